@@ -1,0 +1,300 @@
+"""The course's data sets: a registry, a verified download cache, and loaders.
+
+A file is looked for in three places, in order:
+
+1. the cache, ``COURSE_DATA_DIR`` (default: ``data/`` in the repository);
+2. a mirror, ``COURSE_DATA_MIRROR``: a local folder or a base URL laid out like
+   the cache (CI points this at ``../shared/data``);
+3. the canonical URLs of the data set.
+
+Whatever is copied or downloaded into the cache is checked against its sha256
+(where the bytes are known to be stable) and written atomically, so the cache
+never holds a partial or unverified file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 30.0  # per connection attempt; a stalled server must not hang a notebook
+RETRIES = 2  # extra attempts per URL for network hiccups (not for 404s or bad checksums)
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a data set: where it lives in a mirror and where it comes from."""
+
+    path: str  # relative path inside the cache and inside a mirror
+    urls: tuple[str, ...]  # canonical sources, tried in order
+    sha256: str | None  # of the canonical bytes, where upstream keeps them stable
+    mirror_sha256: str | None  # of the course mirror's copy (see ../shared/data/SHA256SUMS)
+
+
+@dataclass(frozen=True)
+class DataSet:
+    name: str
+    description: str
+    files: dict[str, DataFile]
+    licence: str
+
+
+def _gutenberg(number: int) -> tuple[str, ...]:
+    return (
+        f"https://www.gutenberg.org/cache/epub/{number}/pg{number}.txt",
+        f"https://www.gutenberg.org/ebooks/{number}.txt.utf-8",
+    )
+
+
+_HF_IMDB = "https://huggingface.co/datasets/stanfordnlp/imdb/resolve/main/plain_text"
+
+REGISTRY: dict[str, DataSet] = {
+    "sherlock": DataSet(
+        "sherlock",
+        "The Complete Sherlock Holmes: 4 novels and 56 stories (plain-text collection v3.1)",
+        {"text": DataFile(
+            "sherlock/cano.txt",
+            ("https://sherlock-holm.es/stories/plain-text/cano.txt",),
+            None,  # upstream adds leading newlines the mirror lacks; compare text, not bytes
+            "a402700fbf9140578927b0453ec9dc4a1f04be9029f259e752eafd9f59cefae3",
+        )},
+        "Public domain",
+    ),
+    "sherlock_adventures": DataSet(
+        "sherlock_adventures",
+        "The Adventures of Sherlock Holmes (Project Gutenberg eBook #1661)",
+        {"text": DataFile(
+            "sherlock/pg1661_adventures_of_sherlock_holmes.txt",
+            _gutenberg(1661),
+            None,  # Gutenberg regenerates its header and footer
+            "e21895308fe6da6919abc53e2cf77d81f914887897546153cc5d49b2eadefe50",
+        )},
+        "Public domain (Project Gutenberg licence for the wrapper)",
+    ),
+    "tinyshakespeare": DataSet(
+        "tinyshakespeare",
+        "Tiny Shakespeare, from Karpathy's char-rnn",
+        {"text": DataFile(
+            "shakespeare/tinyshakespeare.txt",
+            ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",),
+            "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        )},
+        "Public domain text; char-rnn repository MIT",
+    ),
+    "hamlet": DataSet(
+        "hamlet",
+        "Hamlet (Project Gutenberg eBook #1524)",
+        {"text": DataFile(
+            "shakespeare/hamlet.txt",
+            _gutenberg(1524),
+            None,
+            "74f16013e2b7ce83d5f5c8d4b3c42f279242f6ddfa7bab0f31320301e60c81d6",
+        )},
+        "Public domain",
+    ),
+    "imdb": DataSet(
+        "imdb",
+        "Large Movie Review Dataset (Maas et al., ACL 2011), Hugging Face parquet layout",
+        {
+            split: DataFile(
+                f"imdb/plain_text/{split}-00000-of-00001.parquet",
+                (f"{_HF_IMDB}/{split}-00000-of-00001.parquet",),
+                None,  # Hugging Face's bytes differ from the mirror's; the rows are the same
+                digest,
+            )
+            for split, digest in (
+                ("train", "c9cbbfb221b0a8173f5c4908078cb22d863f33bd1468e9a177bd48e7c09c970f"),
+                ("test", "73e497717d9603621e1a0c3c55c81994e75b7476f14d575f88c14b9d104e385e"),
+            )
+        },
+        "For research and teaching; cite Maas et al. (2011)",
+    ),
+}
+
+
+class DataUnavailableError(RuntimeError):
+    """A data file could not be found in the cache, the mirror, or online."""
+
+
+def cache_dir() -> Path:
+    """The download cache, ``COURSE_DATA_DIR`` or ``data/`` in the repository."""
+    return Path(os.environ.get("COURSE_DATA_DIR") or REPO_ROOT / "data").expanduser()
+
+
+def _dataset(name: str) -> DataSet:
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown data set {name!r}. Known data sets: {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
+
+
+def fetch(name: str, part: str | None = None) -> Path:
+    """Make sure a data set is in the cache and return its path.
+
+    For a single-file data set this is the file; ``imdb`` has two parts,
+    ``train`` and ``test``: pass ``part`` for one file, or leave it out to get
+    both and the folder that holds them.
+    """
+    dataset = _dataset(name)
+    if part is not None:
+        if part not in dataset.files:
+            raise ValueError(f"Data set {name!r} has parts {sorted(dataset.files)}, not {part!r}.")
+        return _fetch_file(dataset, dataset.files[part])
+    paths = [_fetch_file(dataset, f) for f in dataset.files.values()]
+    return paths[0] if len(paths) == 1 else paths[0].parent
+
+
+def _fetch_file(dataset: DataSet, file: DataFile) -> Path:
+    target = cache_dir() / file.path
+    if target.is_file():
+        return target
+    tried: list[str] = [f"cache: {target} (not there)"]
+    mirror = os.environ.get("COURSE_DATA_MIRROR", "").strip()
+    sources: list[tuple[str, str | None]] = []
+    if mirror:
+        if re.match(r"^https?://", mirror):
+            sources.append((mirror.rstrip("/") + "/" + file.path, file.mirror_sha256))
+        else:
+            local = Path(mirror).expanduser() / file.path
+            try:
+                _copy_verified(local, target, file.mirror_sha256)
+                return target
+            except (OSError, ChecksumError) as err:
+                tried.append(f"mirror folder: {local} ({err})")
+    else:
+        tried.append("mirror: COURSE_DATA_MIRROR is not set")
+    sources += [(url, file.sha256) for url in file.urls]
+    for url, digest in sources:
+        try:
+            _download(url, target, digest)
+            return target
+        except Exception as err:  # noqa: BLE001 - every failure becomes one line of the report
+            tried.append(f"{url} ({_short(err)})")
+    raise DataUnavailableError(_unavailable_message(dataset, target, tried)) from None
+
+
+class ChecksumError(ValueError):
+    pass
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy_verified(source: Path, target: Path, digest: str | None) -> None:
+    """Copy a mirror file into the cache through a temporary file, checking its hash first."""
+    if not source.is_file():
+        raise FileNotFoundError("no such file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        if digest and (actual := sha256_of(Path(tmp))) != digest:
+            raise ChecksumError(f"sha256 {actual[:12]}... does not match the expected {digest[:12]}...")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _download(url: str, target: Path, digest: str | None) -> None:
+    """Download with a progress bar, a timeout and retries; pooch writes atomically and checks the hash."""
+    import pooch
+    import requests
+
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT_S)
+    for attempt in range(RETRIES + 1):
+        try:
+            pooch.retrieve(
+                url,
+                known_hash=f"sha256:{digest}" if digest else None,
+                fname=target.name,
+                path=target.parent,
+                downloader=downloader,
+            )
+            return
+        except requests.HTTPError:
+            raise  # a 404 will not go away by asking again
+        except ValueError as err:  # pooch reports a hash mismatch as ValueError
+            raise ChecksumError(str(err).split("\n")[0]) from None
+        except requests.RequestException:
+            if attempt == RETRIES:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def _short(err: Exception) -> str:
+    import requests
+
+    if isinstance(err, requests.HTTPError) and err.response is not None:
+        return f"HTTP {err.response.status_code}"
+    if isinstance(err, requests.Timeout):
+        return f"timed out after {TIMEOUT_S:.0f} s"
+    if isinstance(err, requests.ConnectionError):
+        text = str(err)
+        if "IncompleteRead" in text or "Connection broken" in text:
+            return "the connection broke off before the whole file arrived"
+        return "could not connect (offline?)"
+    if isinstance(err, ChecksumError):
+        return f"checksum mismatch: {err}"
+    if isinstance(err, requests.RequestException):
+        return f"{type(err).__name__}: the download failed"
+    return f"{type(err).__name__}: {err}"
+
+
+def _unavailable_message(dataset: DataSet, target: Path, tried: list[str]) -> str:
+    lines = [f"Could not get the data set {dataset.name!r} ({dataset.description})."]
+    lines += ["Tried, in order:"] + [f"  - {t}" for t in tried]
+    lines += [
+        "Fix it in one of two ways:",
+        "  1. point the course at a local copy of the data, a folder or URL laid out like shared/data:",
+        "       export COURSE_DATA_MIRROR=/path/to/shared/data",
+        f"  2. or put the file yourself at {target}",
+    ]
+    return "\n".join(lines)
+
+
+_GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
+_GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", re.M | re.I)
+
+
+def clean_text(text: str) -> str:
+    """Normalise line endings and cut off a Project Gutenberg header and footer, if any."""
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    start, end = _GUTENBERG_START.search(text), _GUTENBERG_END.search(text)
+    if start and end and start.end() < end.start():
+        return text[start.end(): end.start()].strip("\n") + "\n"
+    # Upstream copies of the canon start with blank lines that the mirror lacks.
+    return text.lstrip("\n")
+
+
+def load_text(name: str) -> str:
+    """The text of a data set, cleaned with :func:`clean_text`."""
+    dataset = _dataset(name)
+    if "text" not in dataset.files:
+        raise ValueError(f"{name!r} is not a text data set; use load_imdb for 'imdb'.")
+    return clean_text(fetch(name).read_text(encoding="utf-8"))
+
+
+def load_imdb(split: str = "train"):
+    """The IMDb reviews of one official split as a DataFrame with columns ``text`` and ``label``.
+
+    Labels are 0 (negative) and 1 (positive). Rows come sorted by label, so shuffle them.
+    """
+    import pandas as pd
+
+    if split not in ("train", "test"):
+        raise ValueError(f"IMDb has the splits 'train' and 'test', not {split!r}.")
+    frame = pd.read_parquet(fetch("imdb", split), columns=["text", "label"])
+    return frame

@@ -1,0 +1,79 @@
+"""Where and how the course runs: device choice, seeding, and fast mode."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def fast_mode() -> bool:
+    """True when ``COURSE_FAST`` asks for small subsets and few steps (CPU laptops, CI)."""
+    value = os.environ.get("COURSE_FAST", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"COURSE_FAST={os.environ['COURSE_FAST']!r} is not understood: "
+        "set it to 1 for fast mode or 0 (or leave it unset) for full runs."
+    )
+
+
+def pick(*, fast, full):
+    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``pick(fast=200, full=5000)``."""
+    return fast if fast_mode() else full
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The device to train on: ``COURSE_DEVICE`` (or ``prefer``), else cuda, then mps, then cpu."""
+    wanted = prefer or os.environ.get("COURSE_DEVICE", "").strip()
+    if wanted:
+        try:
+            device = torch.device(wanted)
+        except RuntimeError:
+            raise ValueError(
+                f"COURSE_DEVICE={wanted!r} is not a device name: use cpu, cuda, cuda:1 or mps."
+            ) from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"COURSE_DEVICE={wanted!r} asks for a GPU, but PyTorch sees no CUDA device. "
+                "Unset COURSE_DEVICE to fall back to the CPU, or install a CUDA build of torch."
+            )
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"COURSE_DEVICE={wanted!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(
+                f"COURSE_DEVICE={wanted!r} asks for Apple's MPS, which is not available here. "
+                "Unset COURSE_DEVICE to fall back to the CPU."
+            )
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def set_seed(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (all devices); returns a CPU generator seeded the same."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)
+
+
+def describe() -> str:
+    """One line naming the device, the mode and the torch version, for the top of a notebook."""
+    device = get_device()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    mode = "fast mode (COURSE_FAST=1)" if fast_mode() else "full mode"
+    return f"torch {torch.__version__} on {name}, {mode}"
