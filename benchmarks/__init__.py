@@ -1,0 +1,1 @@
+"""Measured speed and quality claims of the course (see benchmarks/README.md)."""

@@ -1,0 +1,131 @@
+"""Throughput of character-LM training: helpers.train against the textbook per-time-step loop.
+
+Both ways train the same CharRNN (same size, batch and sequence length) on Tiny Shakespeare:
+
+a) ``helpers.train``: whole (batch, seq_len) blocks go through the recurrent layer in one call
+   (cuDNN on a GPU, with mixed precision there);
+b) the loop common in textbooks: the model is called once per character with its hidden state,
+   and the loss is summed over the steps before one backward pass.
+
+Run: ``python -m benchmarks.char_lm [--device cuda] [--steps 30]``. Prints characters per second
+for each and their ratio; record the figures in benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+import helpers
+from helpers.data import load_text
+from helpers.models import CharRNN
+from helpers.text import CharVocab
+from helpers.train import CharLMTask, TrainConfig, split_text, train
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build(args, device):
+    text = load_text("tinyshakespeare")
+    vocab = CharVocab.from_text(text)
+    train_ids, val_ids = split_text(vocab.encode(text), val_fraction=0.1)
+    helpers.set_seed(0)
+    model = CharRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size,
+                    num_layers=args.num_layers, cell=args.cell).to(device)
+    return model, train_ids, val_ids
+
+
+def run_helpers_train(args, device) -> float:
+    """Characters per second with helpers.train (a): warm-up run, then a timed run."""
+    model, train_ids, val_ids = build(args, device)
+    task = CharLMTask(train_ids, val_ids, batch_size=args.batch_size, seq_len=args.seq_len, mode="stream")
+    common = dict(lr=2e-3, eval_every=10**9, progress=False, device=str(device), amp=args.amp)
+    train(model, task, TrainConfig(max_steps=args.warmup, **common))
+    _sync(device)
+    start = time.perf_counter()
+    train(model, task, TrainConfig(max_steps=args.steps, **common))
+    _sync(device)
+    return args.steps * args.batch_size * args.seq_len / (time.perf_counter() - start)
+
+
+def run_textbook_loop(args, device) -> float:
+    """Characters per second with one model call per character, loss summed over steps (b)."""
+    model, train_ids, _ = build(args, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(0)
+    span = args.seq_len + 1
+
+    def step():
+        starts = torch.randint(0, len(train_ids) - span, (args.batch_size,), generator=gen)
+        chunk = torch.stack([train_ids[s: s + span] for s in starts.tolist()]).to(device)
+        x, y = chunk[:, :-1], chunk[:, 1:]
+        hidden, loss = None, 0.0
+        for t in range(args.seq_len):  # the per-time-step loop this benchmark measures
+            logits, hidden = model(x[:, t: t + 1], hidden)
+            loss = loss + F.cross_entropy(logits[:, 0], y[:, t])
+        optimizer.zero_grad(set_to_none=True)
+        (loss / args.seq_len).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    for _ in range(args.warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    _sync(device)
+    return args.steps * args.batch_size * args.seq_len / (time.perf_counter() - start)
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: helpers.get_device())")
+    parser.add_argument("--cell", default="gru", choices=["rnn", "gru", "lstm"])
+    parser.add_argument("--embed-dim", type=int, default=64)
+    parser.add_argument("--hidden-size", type=int, default=512)
+    parser.add_argument("--num-layers", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps per method")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-amp", dest="amp", action="store_false", help="turn off mixed precision on CUDA")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    args = parser.parse_args(argv)
+    device = helpers.get_device(args.device)
+
+    fast = run_helpers_train(args, device)
+    slow = run_textbook_loop(args, device)
+    result = {
+        "device": hardware(device), "torch": torch.__version__, "cell": args.cell,
+        "hidden_size": args.hidden_size, "batch_size": args.batch_size, "seq_len": args.seq_len,
+        "steps": args.steps, "amp": bool(args.amp and device.type == "cuda"),
+        "helpers_train_chars_per_s": round(fast), "per_step_loop_chars_per_s": round(slow),
+        "ratio": round(fast / slow, 2), "date": time.strftime("%Y-%m-%d"),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['device']}, torch {result['torch']}, {args.cell} hidden {args.hidden_size}, "
+              f"batch {args.batch_size} x seq_len {args.seq_len}, {args.steps} timed steps")
+        print(f"  helpers.train        {fast:12,.0f} chars/s")
+        print(f"  per-time-step loop   {slow:12,.0f} chars/s")
+        print(f"  ratio                {fast / slow:12.1f} x")
+    return result
+
+
+if __name__ == "__main__":
+    main()
