@@ -1,0 +1,134 @@
+"""The course's two recurrent models and parameter counting.
+
+``CharRNN`` predicts the next character at every time step; ``SentimentRNN`` reads a whole
+review and gives one logit. Both hand the full ``[B, T]`` batch to ``nn.RNN``/``nn.GRU``/``nn.LSTM``
+in one call, so PyTorch (cuDNN on a GPU) runs the time loop, not Python.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate plus gates
+NONLINEARITIES = ("tanh", "relu")
+
+
+def _check_int(name: str, value, minimum: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_cell(cell: str, allowed=tuple(CELLS)) -> None:
+    if cell not in allowed:
+        raise ValueError(f"cell must be one of {', '.join(map(repr, allowed))}; got {cell!r}")
+
+
+def _check_dropout(dropout) -> None:
+    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+
+
+def _make_rnn(cell, input_size, hidden_size, num_layers, dropout, bidirectional=False, nonlinearity="tanh"):
+    kwargs = dict(batch_first=True, bidirectional=bidirectional)
+    if cell == "rnn":
+        kwargs["nonlinearity"] = nonlinearity
+    # nn.RNN's dropout acts between layers only; asking for it with one layer just warns
+    return CELLS[cell](input_size, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0, **kwargs)
+
+
+class CharRNN(nn.Module):
+    """Embedding -> multi-layer RNN/GRU/LSTM -> linear head over the vocabulary, at every step."""
+
+    def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 256, num_layers: int = 1,
+                 cell: str = "gru", nonlinearity: str = "tanh", dropout: float = 0.0):
+        super().__init__()
+        for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim),
+                            ("hidden_size", hidden_size), ("num_layers", num_layers)]:
+            _check_int(name, value)
+        _check_cell(cell)
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise ValueError(f"nonlinearity only applies to cell='rnn'; the {cell.upper()} has fixed nonlinearities")
+        _check_dropout(dropout)
+        self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
+                           num_layers=num_layers, cell=cell, nonlinearity=nonlinearity, dropout=dropout)
+        self.cell, self.vocab_size, self.hidden_size, self.num_layers = cell, vocab_size, hidden_size, num_layers
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.rnn = _make_rnn(cell, embed_dim, hidden_size, num_layers, dropout, nonlinearity=nonlinearity)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def init_hidden(self, batch_size: int, device=None):
+        """Zero state: ``[num_layers, B, H]``, or the pair ``(h, c)`` for an LSTM."""
+        device = device if device is not None else self.head.weight.device
+        h = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device)
+        return (h, h.clone()) if self.cell == "lstm" else h
+
+    def forward(self, x: torch.Tensor, hidden=None):
+        """``x``: LongTensor ``[B, T]`` -> (logits ``[B, T, vocab_size]``, new hidden state)."""
+        if x.dim() != 2 or x.dtype != torch.long:
+            raise ValueError(f"CharRNN expects a LongTensor of shape [batch, time], got {x.dtype} {tuple(x.shape)}; "
+                             "for one sequence use x[None]")
+        out, hidden = self.rnn(self.embed(x), hidden)
+        return self.head(self.drop(out)), hidden
+
+
+class SentimentRNN(nn.Module):
+    """Embedding -> (bi)LSTM/GRU over packed sequences -> one logit from the final hidden state(s)."""
+
+    def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128, num_layers: int = 1,
+                 cell: str = "lstm", bidirectional: bool = True, dropout: float = 0.0, pad_idx: int = 0):
+        super().__init__()
+        for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim),
+                            ("hidden_size", hidden_size), ("num_layers", num_layers)]:
+            _check_int(name, value)
+        _check_cell(cell)
+        _check_dropout(dropout)
+        _check_int("pad_idx", pad_idx, minimum=0)
+        if pad_idx >= vocab_size:
+            raise ValueError(f"pad_idx={pad_idx} is outside the vocabulary (size {vocab_size})")
+        self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers,
+                           cell=cell, bidirectional=bool(bidirectional), dropout=dropout, pad_idx=pad_idx)
+        self.cell, self.bidirectional = cell, bool(bidirectional)
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
+        self.rnn = _make_rnn(cell, embed_dim, hidden_size, num_layers, dropout, bidirectional=self.bidirectional)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * (2 if self.bidirectional else 1), 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``x``: padded LongTensor ``[B, T]``, ``lengths``: ``[B]`` -> logits ``[B]`` (positive class)."""
+        if x.dim() != 2 or x.dtype != torch.long:
+            raise ValueError(f"SentimentRNN expects a padded LongTensor [batch, time], got {x.dtype} {tuple(x.shape)}")
+        lengths = torch.as_tensor(lengths).to("cpu", torch.long)  # pack_padded_sequence wants lengths on the CPU
+        if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
+            raise ValueError(f"lengths must hold one length in 1..{x.shape[1]} per sequence; got {lengths.tolist()[:8]}")
+        packed = pack_padded_sequence(self.embed(x), lengths, batch_first=True, enforce_sorted=False)
+        _, hidden = self.rnn(packed)
+        h = hidden[0] if self.cell == "lstm" else hidden  # [layers * directions, B, H]
+        # last layer: the forward direction's state after each sequence's true last token, and
+        # (bidirectional) the backward direction's state after reading back to the first token
+        last = torch.cat([h[-2], h[-1]], dim=1) if self.bidirectional else h[-1]
+        return self.head(self.drop(last)).squeeze(-1)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def rnn_param_count(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                    bidirectional: bool = False) -> int:
+    """Closed form for ``nn.RNN/GRU/LSTM``: per layer and direction, g * (H * (input + H) + 2H), g gate blocks."""
+    _check_cell(cell)
+    for name, value in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
+        _check_int(name, value)
+    g, h = GATES[cell], hidden_size
+    directions = 2 if bidirectional else 1
+    total = 0
+    for layer in range(num_layers):
+        inputs = input_size if layer == 0 else h * directions  # upper layers read both directions
+        total += directions * g * (h * (inputs + h) + 2 * h)  # W_ih, W_hh, and PyTorch's two biases
+    return total
