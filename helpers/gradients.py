@@ -1,0 +1,347 @@
+"""Gradients through time: Jacobian norms, truncated BPTT, its cost, a gate explorer and exercise checks.
+
+Used by lectures 03 (backpropagation through time) and 04 (LSTM and GRU gates). Every function
+works on a single sequence ``x`` of shape ``(seq_len, input_size)`` and on CPU.
+"""
+from __future__ import annotations
+
+import math
+import time
+from numbers import Number
+
+import torch
+from torch import nn
+
+__all__ = [
+    "bptt_cost",
+    "check_answer",
+    "gate_explorer",
+    "gate_weights",
+    "gru_gates",
+    "input_grad_norms",
+    "jacobian_norms",
+    "lstm_gates",
+    "plot_gates",
+    "set_spectral_radius",
+    "spectral_radius",
+]
+
+_CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
+
+
+# --- one step of any recurrent module ----------------------------------------------------------
+
+def _check_module(cell):
+    """Reject modules whose state is not one (h,) or (h, c) pair per sequence."""
+    if isinstance(cell, nn.RNNBase):
+        if cell.num_layers != 1 or cell.bidirectional:
+            raise ValueError(
+                f"{type(cell).__name__} has num_layers={cell.num_layers}, bidirectional={cell.bidirectional}: "
+                "these helpers follow one state through time; pass a module with num_layers=1, bidirectional=False."
+            )
+        if getattr(cell, "proj_size", 0):
+            raise ValueError("LSTM with proj_size > 0 is not supported here; build it with proj_size=0.")
+    elif not isinstance(cell, _CELLS) and not callable(cell):
+        raise TypeError(
+            f"expected nn.RNN/GRU/LSTM, an nn.*Cell or a step function, got {type(cell).__name__}."
+        )
+
+
+def _is_lstm(cell) -> bool:
+    return isinstance(cell, (nn.LSTM, nn.LSTMCell))
+
+
+def _zero_state(cell, batch_size: int, dtype) -> tuple:
+    """Zeros for (h,) or (h, c), each of shape (batch_size, hidden_size)."""
+    if not isinstance(cell, (nn.RNNBase, *_CELLS)):
+        raise ValueError("a step function has no known hidden_size: pass its initial `state` explicitly.")
+    h = torch.zeros(batch_size, cell.hidden_size, dtype=dtype)
+    return (h, h.clone()) if _is_lstm(cell) else (h,)
+
+
+def _step(cell, x_t: torch.Tensor, state: tuple) -> tuple:
+    """One time step: x_t (B, input_size), state a tuple of (B, hidden_size) tensors -> new state tuple."""
+    if isinstance(cell, nn.RNNBase):
+        x_seq = x_t.unsqueeze(1) if cell.batch_first else x_t.unsqueeze(0)
+        layered = tuple(s.unsqueeze(0) for s in state)
+        _, new = cell(x_seq, layered if _is_lstm(cell) else layered[0])
+        new = new if _is_lstm(cell) else (new,)
+        return tuple(s.squeeze(0) for s in new)
+    if isinstance(cell, nn.LSTMCell):
+        return tuple(cell(x_t, state))
+    if isinstance(cell, _CELLS):
+        return (cell(x_t, state[0]),)
+    new = cell(x_t, state)  # a user step function: (x_t, state tuple) -> state tuple
+    return tuple(new) if isinstance(new, (tuple, list)) else (new,)
+
+
+def _as_sequence(x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(
+            f"x must be one sequence of shape (seq_len, input_size), got {shape}; "
+            "for a batch, pass one row, e.g. x[0]."
+        )
+    return x
+
+
+def _dtype(cell, x):
+    params = list(cell.parameters()) if isinstance(cell, nn.Module) else []
+    return params[0].dtype if params else x.dtype
+
+
+# --- spectral radius ---------------------------------------------------------------------------
+
+def spectral_radius(W: torch.Tensor) -> float:
+    """The largest |eigenvalue| of a square matrix."""
+    return torch.linalg.eigvals(W.detach().double()).abs().max().item()
+
+
+@torch.no_grad()
+def set_spectral_radius(rnn: nn.Module, radius: float) -> nn.Module:
+    """Rescale a vanilla RNN's W_hh in place so that its spectral radius is `radius`; returns the RNN."""
+    if not isinstance(rnn, (nn.RNN, nn.RNNCell)):
+        raise TypeError(f"set_spectral_radius needs an nn.RNN or nn.RNNCell, got {type(rnn).__name__}.")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}.")
+    W = rnn.weight_hh_l0 if isinstance(rnn, nn.RNN) else rnn.weight_hh
+    W.mul_(radius / spectral_radius(W))
+    return rnn
+
+
+# --- Jacobians through time ----------------------------------------------------------------------
+
+def jacobian_norms(cell, x: torch.Tensor, state=None, wrt: str = "h", ord=2) -> torch.Tensor:
+    """‖∂s_t/∂s_0‖ for t = 1..seq_len (s = h, c or the whole state), as a product of one-step Jacobians."""
+    x = _as_sequence(x)
+    _check_module(cell)
+    dtype = _dtype(cell, x)
+    state = _zero_state(cell, 1, dtype) if state is None else tuple(
+        s.detach().reshape(1, -1).to(dtype) for s in (state if isinstance(state, (tuple, list)) else (state,))
+    )
+    hidden_size = state[0].shape[1]
+    blocks = {"h": slice(0, hidden_size), "c": slice(hidden_size, 2 * hidden_size), "state": slice(None)}
+    if wrt not in blocks or (wrt == "c" and len(state) < 2):
+        raise ValueError(f"wrt={wrt!r}: use 'h', 'state', or 'c' (LSTM only).")
+    n = sum(s.shape[1] for s in state)
+    eye = torch.eye(n, dtype=dtype)
+    J = eye.clone()  # ∂s_0/∂s_0
+    norms = []
+    for x_t in x.to(dtype):
+        # n identical copies of the state as a batch: row i of the output picks ∂out_i/∂s in one backward
+        leaves = tuple(s.expand(n, -1).clone().requires_grad_(True) for s in state)
+        with torch.enable_grad():
+            new = _step(cell, x_t.expand(n, -1), leaves)
+            out = torch.cat(new, dim=1)
+            grads = torch.autograd.grad(out, leaves, grad_outputs=eye, allow_unused=True)
+        D = torch.cat([torch.zeros_like(l) if g is None else g for g, l in zip(grads, leaves)], dim=1)
+        J = D @ J  # ∂s_t/∂s_0 = (∂s_t/∂s_{t-1}) (∂s_{t-1}/∂s_0)
+        block = J[blocks[wrt], blocks[wrt]]
+        norms.append(torch.linalg.matrix_norm(block, ord=ord))
+        state = tuple(s[:1].detach() for s in new)
+    return torch.stack(norms)
+
+
+def _run(cell, x: torch.Tensor, state: tuple) -> tuple:
+    """Run a chunk (seq_len, input_size) from `state`; returns (outputs (seq_len, hidden_size), state)."""
+    if isinstance(cell, nn.RNNBase):
+        xb = x.unsqueeze(0) if cell.batch_first else x.unsqueeze(1)
+        layered = tuple(s.unsqueeze(0) for s in state)
+        out, new = cell(xb, layered if _is_lstm(cell) else layered[0])
+        new = new if _is_lstm(cell) else (new,)
+        return out.reshape(x.shape[0], -1), tuple(s.squeeze(0) for s in new)
+    outs = []
+    for x_t in x:
+        state = _step(cell, x_t.unsqueeze(0), state)
+        outs.append(state[0][0])
+    return torch.stack(outs), state
+
+
+def _chunks(seq_len: int, k):
+    if k is not None and (not isinstance(k, int) or k < 1):
+        raise ValueError(f"k (steps between detaches) must be a positive int or None for full BPTT, got {k!r}.")
+    k = seq_len if k is None else k
+    return [(s, min(s + k, seq_len)) for s in range(0, seq_len, k)]
+
+
+def input_grad_norms(cell, x: torch.Tensor, k=None) -> torch.Tensor:
+    """‖∂L/∂x_t‖ for L = sum of the last output, with the state detached every k steps (k=None: full BPTT)."""
+    x = _as_sequence(x)
+    _check_module(cell)
+    x = x.detach().to(_dtype(cell, x)).requires_grad_(True)
+    state = _zero_state(cell, 1, x.dtype)
+    for start, stop in _chunks(x.shape[0], k):
+        state = tuple(s.detach() for s in state)  # truncation: no gradient flows into earlier chunks
+        out, state = _run(cell, x[start:stop], state)
+    out[-1].sum().backward()
+    return x.grad.norm(dim=1)
+
+
+def _graph_nodes(tensor: torch.Tensor) -> int:
+    """Number of autograd nodes reachable from `tensor`."""
+    seen, stack = set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(f for f, _ in node.next_functions)
+    return len(seen)
+
+
+def bptt_cost(cell, x: torch.Tensor, k=None, repeats: int = 1) -> dict:
+    """Seconds, peak saved-activation MB and peak graph nodes of forward+backward over x, detaching every k steps."""
+    x = _as_sequence(x)
+    _check_module(cell)
+    x = x.detach().to(_dtype(cell, x))
+    best = math.inf
+    for _ in range(repeats):
+        peak_bytes, peak_nodes = 0, 0
+        start_time = time.perf_counter()
+        state = _zero_state(cell, 1, x.dtype)
+        for start, stop in _chunks(x.shape[0], k):
+            saved = {}
+
+            def pack(t, saved=saved):
+                saved[(t.data_ptr(), t.nelement(), t.dtype)] = t.nelement() * t.element_size()
+                return t
+
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                out, state = _run(cell, x[start:stop], tuple(s.detach() for s in state))
+                loss = out.pow(2).mean()
+            peak_bytes = max(peak_bytes, sum(saved.values()))
+            peak_nodes = max(peak_nodes, _graph_nodes(loss))
+            loss.backward()
+        best = min(best, time.perf_counter() - start_time)
+    if isinstance(cell, nn.Module):
+        cell.zero_grad(set_to_none=True)
+    return {"seconds": best, "saved_MB": peak_bytes / 2**20, "graph_nodes": peak_nodes}
+
+
+# --- per-gate weights of PyTorch's recurrent layers ---------------------------------------------------
+
+_GATES = {nn.LSTM: "ifgo", nn.GRU: "rzn", nn.RNN: ""}
+
+
+def gate_weights(module: nn.RNNBase, suffix: str = "_l0") -> dict:
+    """Split a PyTorch layer's stacked weights into per-gate tensors named as in its docs (W_ii, W_hf, b_in, ...)."""
+    if type(module) not in _GATES:
+        raise TypeError(f"gate_weights needs an nn.LSTM, nn.GRU or nn.RNN, got {type(module).__name__}.")
+    if not hasattr(module, "weight_ih" + suffix):
+        raise ValueError(f"{type(module).__name__} has no weights with suffix {suffix!r}; "
+                         "use '_l0', '_l1', ... and '_reverse' for the backward direction (e.g. '_l0_reverse').")
+    gates = _GATES[type(module)] or "h"
+    p = {}
+    for kind in ("weight", "bias"):
+        if kind == "bias" and not module.bias:
+            continue
+        for src in ("i", "h"):
+            blocks = getattr(module, f"{kind}_{src}h{suffix}").chunk(len(gates))
+            for gate, block in zip(gates, blocks):
+                p[f"{'W' if kind == 'weight' else 'b'}_{src}{gate}"] = block
+    return p
+
+
+# --- gates of a one-unit LSTM / GRU (for the gate explorer) ----------------------------------------
+
+def _sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+def lstm_gates(x, h_prev, c_prev, w_x, w_h, b) -> dict:
+    """One step of a one-unit LSTM; w_x, w_h, b are dicts over gates 'i', 'f', 'g', 'o'; returns gates and c, h."""
+    z = {gate: w_x[gate] * x + w_h[gate] * h_prev + b[gate] for gate in "ifgo"}
+    i, f, o = _sigmoid(z["i"]), _sigmoid(z["f"]), _sigmoid(z["o"])  # input, forget, output gates
+    g = math.tanh(z["g"])  # candidate cell value
+    c = f * c_prev + i * g  # the additive cell-state path
+    return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": o * math.tanh(c)}
+
+
+def gru_gates(x, h_prev, w_x, w_h, b, b_hn: float = 0.0) -> dict:
+    """One step of a one-unit GRU as PyTorch computes it; b["n"] is b_in, and b_hn sits inside r * (W_hn h + b_hn)."""
+    r = _sigmoid(w_x["r"] * x + w_h["r"] * h_prev + b["r"])  # reset gate
+    z = _sigmoid(w_x["z"] * x + w_h["z"] * h_prev + b["z"])  # update gate
+    n = math.tanh(w_x["n"] * x + b["n"] + r * (w_h["n"] * h_prev + b_hn))  # candidate; r gates the recurrent term
+    return {"r": r, "z": z, "n": n, "h": (1 - z) * n + z * h_prev}
+
+
+def plot_gates(values: dict, prev: dict, ax=None, title=None):
+    """Bar chart of gate values next to the previous and new state (values from lstm_gates or gru_gates)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3), dpi=90)
+    names = [k for k in values if k not in ("c", "h")]
+    states = [(f"{k}_prev", prev[k]) for k in prev] + [(f"{k}_new", values[k]) for k in prev]
+    labels = names + [s for s, _ in states]
+    heights = [values[k] for k in names] + [v for _, v in states]
+    colors = ["tab:blue"] * len(names) + ["tab:gray"] * len(prev) + ["tab:orange"] * len(prev)
+    bars = ax.bar(labels, heights, color=colors)
+    ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylim(min(-1.1, min(heights) - 0.3), max(1.1, max(heights) + 0.3))
+    ax.set_ylabel("value")
+    ax.set_xlabel("gates (blue), previous state (gray), new state (orange)")
+    ax.set_title(title or "gate values and the state update")
+    return ax
+
+
+def gate_explorer(cell: str = "lstm"):
+    """An ipywidgets panel: sliders for x, h_prev, c_prev and the biases/weights of a one-unit LSTM or GRU."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    if cell not in ("lstm", "gru"):
+        raise ValueError(f"cell={cell!r}: use 'lstm' or 'gru'.")
+    gates = "ifgo" if cell == "lstm" else "rzn"
+
+    def slider(name, value, lo=-3.0, hi=3.0):
+        return widgets.FloatSlider(value=value, min=lo, max=hi, step=0.1, description=name,
+                                   continuous_update=False)
+
+    inputs = {"x": slider("x", 1.0), "h_prev": slider("h_prev", 0.5, -1, 1)}
+    if cell == "lstm":
+        inputs["c_prev"] = slider("c_prev", 1.0)
+    weights = {f"w_x[{g}]": slider(f"w_x[{g}]", 1.0) for g in gates}
+    weights |= {f"w_h[{g}]": slider(f"w_h[{g}]", 1.0) for g in gates}
+    weights |= {f"b[{g}]": slider(f"b[{g}]", 0.0, -5, 5) for g in gates}
+
+    def show(**kw):
+        w_x = {g: kw[f"w_x[{g}]"] for g in gates}
+        w_h = {g: kw[f"w_h[{g}]"] for g in gates}
+        b = {g: kw[f"b[{g}]"] for g in gates}
+        if cell == "lstm":
+            values = lstm_gates(kw["x"], kw["h_prev"], kw["c_prev"], w_x, w_h, b)
+            prev = {"c": kw["c_prev"], "h": kw["h_prev"]}
+        else:
+            values = gru_gates(kw["x"], kw["h_prev"], w_x, w_h, b)
+            prev = {"h": kw["h_prev"]}
+        plot_gates(values, prev, title=f"one-unit {cell.upper()}: gates and state update")
+        plt.show()
+
+    controls = {**inputs, **weights}
+    out = widgets.interactive_output(show, controls)
+    column = lambda ws: widgets.VBox(list(ws))  # noqa: E731
+    panel = widgets.HBox([column(inputs.values()), column(list(weights.values())[: len(gates) * 2]),
+                          column(list(weights.values())[len(gates) * 2:])])
+    return widgets.VBox([panel, out])
+
+
+# --- exercises ------------------------------------------------------------------------------------
+
+def check_answer(answer, expected, hint: str, tol: float = 1e-6) -> bool:
+    """Print "correct" if `answer` matches `expected` (numbers within tol, also elementwise), else "not yet: hint"."""
+    if answer is None:
+        print(f"not yet: replace `answer = None` with your answer. Hint: {hint}")
+        return False
+    try:
+        if isinstance(expected, (Number, torch.Tensor, list, tuple)) and not isinstance(expected, bool):
+            a = torch.as_tensor(answer, dtype=torch.float64)
+            e = torch.as_tensor(expected, dtype=torch.float64)
+            ok = a.shape == e.shape and bool(((a - e).abs() <= tol).all())
+        else:
+            ok = answer == expected
+    except (TypeError, ValueError, RuntimeError):
+        ok = False
+    print("correct" if ok else f"not yet: {hint}")
+    return ok
