@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 30.0  # per connection attempt; a stalled server must not hang a notebook
 RETRIES = 2  # extra attempts per URL for network hiccups (not for 404s or bad checksums)
+RETRY_WAIT_S = 0.5  # pause before the n-th retry: n * RETRY_WAIT_S
 
 
 @dataclass(frozen=True)
@@ -158,10 +160,10 @@ def _fetch_file(dataset: DataSet, file: DataFile) -> Path:
     mirror = os.environ.get("COURSE_DATA_MIRROR", "").strip()
     sources: list[tuple[str, str | None]] = []
     if mirror:
-        if re.match(r"^https?://", mirror):
+        if re.match(r"^https?://", mirror, re.I):
             sources.append((mirror.rstrip("/") + "/" + file.path, file.mirror_sha256))
         else:
-            local = Path(mirror).expanduser() / file.path
+            local = _mirror_folder(mirror) / file.path
             try:
                 _copy_verified(local, target, file.mirror_sha256)
                 return target
@@ -179,8 +181,17 @@ def _fetch_file(dataset: DataSet, file: DataFile) -> Path:
     raise DataUnavailableError(_unavailable_message(dataset, target, tried)) from None
 
 
+def _mirror_folder(mirror: str) -> Path:
+    """A mirror folder given as a path or a file:// URL, made absolute so messages show where we looked."""
+    if mirror.lower().startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        mirror = unquote(urlparse(mirror).path)
+    return Path(mirror).expanduser().absolute()
+
+
 class ChecksumError(ValueError):
-    pass
+    """The bytes that arrived are not the ones the registry expects."""
 
 
 def sha256_of(path: Path) -> str:
@@ -214,7 +225,11 @@ def _download(url: str, target: Path, digest: str | None) -> None:
     import requests
 
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT_S)
+    logger = pooch.get_logger()
     for attempt in range(RETRIES + 1):
+        print(f"Downloading {url}\n         to {target}", file=sys.stderr)
+        level = logger.level
+        logger.setLevel("WARNING")  # pooch's INFO lines advise its own API, which would only confuse here
         try:
             pooch.retrieve(
                 url,
@@ -231,20 +246,26 @@ def _download(url: str, target: Path, digest: str | None) -> None:
         except requests.RequestException:
             if attempt == RETRIES:
                 raise
-            time.sleep(0.5 * (attempt + 1))
+            time.sleep(RETRY_WAIT_S * (attempt + 1))
+        finally:
+            logger.setLevel(level)
 
 
 def _short(err: Exception) -> str:
+    """One line saying why a source failed, without the transport library's traceback."""
     import requests
 
+    text = str(err)
     if isinstance(err, requests.HTTPError) and err.response is not None:
         return f"HTTP {err.response.status_code}"
-    if isinstance(err, requests.Timeout):
-        return f"timed out after {TIMEOUT_S:.0f} s"
+    if isinstance(err, requests.Timeout) or "timed out" in text.lower():
+        return f"no answer within {TIMEOUT_S:g} s (timed out)"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError) or (
+        isinstance(err, requests.ConnectionError)
+        and ("IncompleteRead" in text or "Connection broken" in text)
+    ):
+        return "the connection broke off before the whole file arrived"
     if isinstance(err, requests.ConnectionError):
-        text = str(err)
-        if "IncompleteRead" in text or "Connection broken" in text:
-            return "the connection broke off before the whole file arrived"
         return "could not connect (offline?)"
     if isinstance(err, ChecksumError):
         return f"checksum mismatch: {err}"
@@ -270,12 +291,16 @@ _GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (THE|THIS) PROJECT GUTENBERG.*$", 
 
 
 def clean_text(text: str) -> str:
-    """Normalise line endings and cut off a Project Gutenberg header and footer, if any."""
+    """Normalise line endings and cut off a Project Gutenberg header and footer, if any.
+
+    Leading blank lines go too: upstream copies of the canon start with some that the mirror lacks.
+    """
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    start, end = _GUTENBERG_START.search(text), _GUTENBERG_END.search(text)
-    if start and end and start.end() < end.start():
-        return text[start.end(): end.start()].strip("\n") + "\n"
-    # Upstream copies of the canon start with blank lines that the mirror lacks.
+    start = _GUTENBERG_START.search(text)
+    end = _GUTENBERG_END.search(text, start.end() if start else 0)
+    if start or end:
+        body = text[start.end() if start else 0: end.start() if end else len(text)]
+        return body.strip("\n") + "\n"
     return text.lstrip("\n")
 
 
