@@ -29,36 +29,39 @@ def pick(*, fast, full):
     return fast if fast_mode() else full
 
 
-def get_device(prefer: str | None = None) -> torch.device:
-    """The device to train on: ``COURSE_DEVICE`` (or ``prefer``), else cuda, then mps, then cpu."""
-    wanted = prefer or os.environ.get("COURSE_DEVICE", "").strip()
-    if wanted:
-        try:
-            device = torch.device(wanted)
-        except RuntimeError:
-            raise ValueError(
-                f"COURSE_DEVICE={wanted!r} is not a device name: use cpu, cuda, cuda:1 or mps."
-            ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(
-                f"COURSE_DEVICE={wanted!r} asks for a GPU, but PyTorch sees no CUDA device. "
-                "Unset COURSE_DEVICE to fall back to the CPU, or install a CUDA build of torch."
-            )
-        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-            raise RuntimeError(
-                f"COURSE_DEVICE={wanted!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
-            )
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError(
-                f"COURSE_DEVICE={wanted!r} asks for Apple's MPS, which is not available here. "
-                "Unset COURSE_DEVICE to fall back to the CPU."
-            )
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """The device to train on: ``prefer`` or ``COURSE_DEVICE`` if given, else cuda, then mps, then cpu."""
+    prefer = str(prefer) if prefer is not None else None
+    wanted = (prefer or os.environ.get("COURSE_DEVICE", "")).strip()
+    if not wanted:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    asked = f"get_device({wanted!r})" if prefer else f"COURSE_DEVICE={wanted!r}"
+    fallback = "Ask for 'cpu' instead" if prefer else "Unset COURSE_DEVICE to fall back to the CPU"
+    try:
+        device = torch.device(wanted)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{asked} is not a device the course runs on: use cpu, cuda, cuda:1 or mps.")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"{asked} asks for a GPU, but PyTorch sees no CUDA device. "
+            f"{fallback}, or install a CUDA build of torch (see the README's GPU notes)."
+        )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise RuntimeError(
+            f"{asked}: only {torch.cuda.device_count()} CUDA device(s) are visible; "
+            f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}."
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(
+            f"{asked} asks for Apple's MPS, which is not available here. {fallback}."
+        )
+    return device
 
 
 def set_seed(seed: int = 0) -> torch.Generator:
