@@ -227,7 +227,8 @@ def _download(url: str, target: Path, digest: str | None) -> None:
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=TIMEOUT_S)
     logger = pooch.get_logger()
     for attempt in range(RETRIES + 1):
-        print(f"Downloading {url}\n         to {target}", file=sys.stderr)
+        if attempt == 0:
+            print(f"Downloading {url}\n         to {target}", file=sys.stderr)
         level = logger.level
         logger.setLevel("WARNING")  # pooch's INFO lines advise its own API, which would only confuse here
         try:
@@ -243,9 +244,10 @@ def _download(url: str, target: Path, digest: str | None) -> None:
             raise  # a 404 will not go away by asking again
         except ValueError as err:  # pooch reports a hash mismatch as ValueError
             raise ChecksumError(str(err).split("\n")[0]) from None
-        except requests.RequestException:
+        except requests.RequestException as err:
             if attempt == RETRIES:
                 raise
+            print(f"  {_short(err)} - trying again ({attempt + 2} of {RETRIES + 1})", file=sys.stderr)
             time.sleep(RETRY_WAIT_S * (attempt + 1))
         finally:
             logger.setLevel(level)
@@ -266,7 +268,7 @@ def _short(err: Exception) -> str:
     ):
         return "the connection broke off before the whole file arrived"
     if isinstance(err, requests.ConnectionError):
-        return "could not connect (offline?)"
+        return "could not connect; are you offline?"
     if isinstance(err, ChecksumError):
         return f"checksum mismatch: {err}"
     if isinstance(err, requests.RequestException):
