@@ -1,0 +1,61 @@
+"""Sampling text from a trained ``CharRNN``: temperature, top-k, a priming string, a seed."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _check_sampling(vocab, prime, length, temperature, top_k) -> None:
+    if not isinstance(prime, str) or not prime:
+        raise ValueError(f"prime must be a non-empty string to start from, e.g. prime='The ', got {prime!r}")
+    missing = vocab.unknown(prime)
+    if missing:
+        raise ValueError(f"The priming text has character(s) {''.join(missing)!r} that are not in the vocabulary; "
+                         "remove or replace them (vocab.chars lists the known ones).")
+    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+        raise ValueError(f"length must be an int >= 0 (characters to generate), got {length!r}")
+    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a number > 0 (1.0 samples the model as is; lower is greedier), "
+                         f"got {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= len(vocab)):
+        raise ValueError(f"top_k must be None or an int in 1..{len(vocab)} (the vocabulary size), got {top_k!r}")
+
+
+@torch.no_grad()
+def sample(model, vocab, prime: str, length: int = 200, temperature: float = 1.0, top_k: int | None = None,
+           seed: int | None = None, device=None) -> str:
+    """Return ``prime`` followed by ``length`` sampled characters.
+
+    The prime goes through the network in one call; then one character at a time, each fed back in.
+    ``seed`` makes the text reproducible without touching the global random state.
+    """
+    _check_sampling(vocab, prime, length, temperature, top_k)
+    if model.head.out_features != len(vocab):
+        raise ValueError(f"The model predicts {model.head.out_features} characters but the vocabulary has "
+                         f"{len(vocab)}; use the vocabulary the model was trained with.")
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
+    # sampling happens on the CPU with its own generator: same seed, same text, on any device
+    gen = torch.Generator()
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        logits, hidden = model(vocab.encode(prime).to(device)[None], None)
+        out = []
+        for _ in range(length):
+            scores = logits[0, -1].float().cpu() / temperature
+            if top_k is not None:
+                kth = torch.topk(scores, top_k).values[-1]
+                scores = scores.masked_fill(scores < kth, -math.inf)
+            next_id = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=gen)
+            out.append(int(next_id))
+            logits, hidden = model(next_id.to(device)[None], hidden)
+    finally:
+        model.train(was_training)
+    return prime + vocab.decode(out)
