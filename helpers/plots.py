@@ -1,0 +1,68 @@
+"""Figures the lectures share: training curves of several runs, gradient norms through time."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+_METRICS = {  # metric name -> (train series, validation series, y label)
+    "loss": ("train_loss", "val_loss", None),
+    "bpc": (None, "val_bpc", "validation bits per character"),
+    "acc": (None, "val_acc", "validation accuracy"),
+}
+_LOSS_LABEL = {"char_lm": "loss (nats per character)", "sentiment": "loss (binary cross-entropy)"}
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4), dpi=90)
+    return ax
+
+
+def smooth(values, weight: float | None = None) -> list[float]:
+    """Exponential moving average; by default the window is about a twentieth of the run."""
+    if weight is None:
+        weight = 1.0 - 1.0 / max(1.0, len(values) / 20)
+    out, avg = [], None
+    for v in values:
+        avg = v if avg is None else weight * avg + (1 - weight) * v
+        out.append(avg)
+    return out
+
+
+def plot_histories(histories: dict, metric: str = "loss", ax=None):
+    """Several runs on one axes: train solid (smoothed), validation dashed, one colour per run."""
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError("plot_histories takes a dict of runs, e.g. {'GRU': history_gru, 'RNN': history_rnn}")
+    name = metric.removeprefix("val_") if isinstance(metric, str) else metric
+    if name not in _METRICS:
+        raise ValueError(f"metric must be one of 'loss', 'bpc', 'acc', got {metric!r}")
+    train_key, val_key, ylabel = _METRICS[name]
+    ax = _axes(ax)
+    for i, (label, h) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        if train_key and getattr(h, train_key):
+            ax.plot(h.steps, smooth(getattr(h, train_key)), "-", color=color, label=f"{label} train")
+        if getattr(h, val_key):
+            ax.plot(h.val_steps, getattr(h, val_key), "--o", color=color, markersize=3, label=f"{label} validation")
+    kinds = {h.kind for h in histories.values()}
+    ax.set(xlabel="training step", ylabel=ylabel or _LOSS_LABEL.get(kinds.pop() if len(kinds) == 1 else "", "loss"),
+           title="Training curves (train solid, validation dashed)" if name == "loss" else ylabel.capitalize())
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_grad_norms(norms: dict, ax=None, log: bool = True):
+    """Gradient norm (e.g. ||dh_t/dh_k||) against the distance t - k in time steps, one line per run."""
+    if not isinstance(norms, dict) or not norms:
+        raise ValueError("plot_grad_norms takes a dict of runs, e.g. {'tanh RNN': norms_rnn, 'LSTM': norms_lstm}")
+    ax = _axes(ax)
+    for i, (label, values) in enumerate(norms.items()):
+        values = [float(v) for v in values]
+        ax.plot(range(len(values)), values, "-", color=f"C{i % 10}", label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel="time steps back, t - k", ylabel=r"gradient norm $\|\partial h_t / \partial h_k\|$",
+           title="Gradient norm through time")
+    ax.grid(alpha=0.3, which="both" if log else "major")
+    ax.legend(fontsize="small")
+    return ax
