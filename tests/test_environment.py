@@ -1,0 +1,194 @@
+"""The set-up files agree with each other: pyproject.toml, environment.yml, nbgrader_config.py, .ci/run, README."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def pyproject() -> dict:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def environment_yml() -> dict:
+    text = (REPO_ROOT / "environment.yml").read_text(encoding="utf-8")
+    try:
+        import yaml
+    except ImportError:  # PyYAML comes with Jupyter; this fallback reads the simple layout we use
+        return _parse_simple_yaml(text)
+    return yaml.safe_load(text)
+
+
+def _parse_simple_yaml(text: str) -> dict:
+    """name/channels/dependencies with one nested `pip:` list, as environment.yml has."""
+    result: dict = {"dependencies": []}
+    key, pip = None, None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith(" ") and ":" in line:
+            key, _, value = line.partition(":")
+            if value.strip():
+                result[key] = value.strip()
+            else:
+                result[key] = []
+            continue
+        item = line.strip().removeprefix("- ").strip()
+        if item == "pip:":
+            pip = []
+            result[key].append({"pip": pip})
+        elif pip is not None and len(line) - len(line.lstrip()) > 4:
+            pip.append(item)
+        else:
+            result[key].append(item)
+    return result
+
+
+def test_the_fallback_yaml_reader_agrees_with_pyyaml():
+    yaml = pytest.importorskip("yaml")
+    text = (REPO_ROOT / "environment.yml").read_text(encoding="utf-8")
+    assert _parse_simple_yaml(text) == yaml.safe_load(text)
+
+
+def requirements(lines) -> dict[str, SpecifierSet]:
+    reqs = [Requirement(line) for line in lines]
+    names = [canonicalize_name(r.name) for r in reqs]
+    assert len(names) == len(set(names)), f"a package is listed twice: {sorted(names)}"
+    return {canonicalize_name(r.name): r.specifier for r in reqs}
+
+
+def test_environment_yml_and_pyproject_list_the_same_packages():
+    env = environment_yml()
+    pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pip_lists) == 1, "environment.yml should have exactly one pip: list"
+    pip_lines = [line for line in pip_lists[0] if not line.startswith("-")]  # --editable . etc.
+    from_env = requirements(pip_lines)
+    from_pyproject = requirements(pyproject()["project"]["dependencies"])
+
+    only_env = sorted(set(from_env) - set(from_pyproject))
+    only_pyproject = sorted(set(from_pyproject) - set(from_env))
+    assert not only_env and not only_pyproject, (
+        f"only in environment.yml: {only_env}; only in pyproject.toml: {only_pyproject}"
+    )
+    differ = {n: (str(from_env[n]), str(from_pyproject[n])) for n in from_env if from_env[n] != from_pyproject[n]}
+    assert not differ, f"version specifiers differ (environment.yml, pyproject.toml): {differ}"
+    assert "--editable ." in pip_lists[0], "environment.yml must install the course itself (--editable .)"
+
+
+def test_environment_yml_python_satisfies_requires_python():
+    env = environment_yml()
+    pythons = [d for d in env["dependencies"] if isinstance(d, str) and re.match(r"python\b", d)]
+    assert len(pythons) == 1
+    version = re.sub(r"^python\s*=*\s*", "", pythons[0])
+    requires = SpecifierSet(pyproject()["project"]["requires-python"])
+    assert Version(version) in requires, f"environment.yml's {pythons[0]} is outside requires-python {requires}"
+    assert requires == SpecifierSet(">=3.10")
+    assert env["name"] == "rnn-course"
+
+
+def test_the_distribution_is_rnn_course_with_package_helpers():
+    project = pyproject()["project"]
+    assert project["name"] == "rnn-course"
+    import helpers
+
+    # The editable install points at this checkout, not at another copy.
+    assert Path(helpers.__file__).resolve().parent == REPO_ROOT / "helpers"
+
+
+def nbgrader_config():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
+
+
+def test_nbgrader_config_directories_and_kernel():
+    config = nbgrader_config()
+    assert config.CourseDirectory.source_directory == "solutions"
+    assert config.CourseDirectory.release_directory == "assignments"
+    assert config.ExecutePreprocessor.kernel_name == "python3"
+    assert Path(config.CourseDirectory.root) == REPO_ROOT
+
+
+def test_the_python3_kernel_runs_this_environment():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    executable = spec.argv[0]
+    if executable in ("python", "python3"):  # ipykernel's built-in spec means "this interpreter"
+        executable = sys.executable
+    assert Path(executable).resolve() == Path(sys.executable).resolve()
+
+
+def test_ci_runs_make_test_with_the_mirror():
+    script = REPO_ROOT / ".ci" / "run"
+    assert os.access(script, os.X_OK), ".ci/run must be executable"
+    code = [line.strip() for line in script.read_text().splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert any(re.match(r"^(exec\s+)?make\s+test\b", line) for line in code), ".ci/run must call `make test`"
+    assert any("../shared/data" in line for line in code) and any("COURSE_DATA_MIRROR" in line for line in code)
+
+
+def test_make_test_sets_fast_mode_and_runs_pytest():
+    result = subprocess.run(["make", "-n", "test"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^COURSE_FAST=1 \S*python -m pytest", result.stdout, re.M), result.stdout
+
+
+# --- README ---------------------------------------------------------------------------------
+
+
+README = REPO_ROOT / "README.md"
+needs_readme = pytest.mark.skipif(not README.is_file(), reason="README.md is not written yet")
+
+
+def readme_section(title: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(title)}\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, f"README.md has no '## {title}' section"
+    return match.group(1)
+
+
+@needs_readme
+def test_readme_quick_start_is_exactly_make_lab_and_make_test():
+    section = readme_section("Quick start")
+    first_block = re.search(r"^```[^\n]*\n(.*?)^```", section, re.M | re.S)
+    assert first_block, "the Quick start has no code block"
+    commands = [line.strip() for line in first_block.group(1).splitlines() if line.strip()]
+    assert commands == ["make lab", "make test"]
+    assert "make lab LAB_ARGS=--no-browser" in section
+    assert "conda env create -f environment.yml" in README.read_text(encoding="utf-8")
+
+
+@needs_readme
+def test_readme_names_only_settings_the_code_reads():
+    text = README.read_text(encoding="utf-8")
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "helpers").glob("*.py"))
+    code += (REPO_ROOT / "Makefile").read_text() + (REPO_ROOT / ".ci" / "run").read_text()
+    for variable in sorted(set(re.findall(r"\bCOURSE_[A-Z_]+\b", text))):
+        assert variable in code, f"README mentions {variable}, which nothing reads"
+    for variable in ("COURSE_DATA_MIRROR", "COURSE_DATA_DIR", "COURSE_FAST", "COURSE_DEVICE", "TORCH_SPEC"):
+        assert variable in text, f"README does not explain {variable}"
+    for variable in sorted(set(re.findall(r"\bmake \w+ ([A-Z_]+)=", text))):
+        assert re.search(rf"^{variable}\s*\?=", (REPO_ROOT / "Makefile").read_text(), re.M), variable
+
+
+@needs_readme
+def test_readme_lists_each_data_set_with_its_canonical_url():
+    import helpers.data as data
+
+    text = README.read_text(encoding="utf-8")
+    for dataset in data.REGISTRY.values():
+        assert f"`{dataset.name}`" in text
+        for part in dataset.files.values():
+            assert part.urls[0].replace("/test-", "/train-") in text, part.urls[0]  # README gives test- as a variant
+    assert "Maas" in text and "P11-1015" in text
