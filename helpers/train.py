@@ -192,12 +192,21 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 
 def _to(hidden, device):
+    """Move a carried state; float32, so an AMP run's fp16 state also resumes without autocast."""
     if hidden is None:
         return None
-    return tuple(h.to(device) for h in hidden) if isinstance(hidden, (tuple, list)) else hidden.to(device)
+    if isinstance(hidden, (tuple, list)):
+        return tuple(h.to(device, torch.float32) for h in hidden)
+    return hidden.to(device, torch.float32)
 
 
 def _load_weights(model, ckpt: dict, path) -> None:
+    saved, now = ckpt.get("model_config"), getattr(model, "config", None)
+    if saved is not None and now is not None and saved != now:
+        changed = "; ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now" for k, v in now.items()
+                            if saved.get(k) != v)
+        raise ValueError(f"The checkpoint {path} holds a different model ({changed}). Build the model with the "
+                         "checkpoint's settings, or delete the file to train afresh.")
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
@@ -284,7 +293,8 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
             raise ValueError(f"The checkpoint {path} was made with other settings (" + "; ".join(changed) +
                              "). Delete it or choose another checkpoint_path to train with the new ones.")
         optimizer.load_state_dict(ckpt["optimizer"])
-        scaler.load_state_dict(ckpt["scaler"])
+        if ckpt["scaler"]:  # empty when the run so far had no AMP (e.g. started on a CPU)
+            scaler.load_state_dict(ckpt["scaler"])
         hidden = _to(ckpt["hidden"], device)
         checkpoint.set_rng_state(ckpt["rng"])
         last_saved = step

@@ -283,6 +283,29 @@ def test_unfinished_checkpoint_with_other_settings_is_refused(data, tmp_path):
         train(char_model(vocab, hidden_size=32), task, config(max_steps=10, checkpoint_path=path))
 
 
+def test_finished_checkpoint_of_another_model_is_refused(data, tmp_path):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    path = tmp_path / "relu.pt"
+    train(char_model(vocab, cell="rnn", nonlinearity="relu"), task, config(max_steps=3, checkpoint_path=path))
+    with pytest.raises(ValueError, match="different model.*nonlinearity: 'relu' in the checkpoint, 'tanh' now"):
+        train(char_model(vocab, cell="rnn"), task, config(max_steps=3, checkpoint_path=path))  # same shapes
+    with pytest.raises(ValueError, match="different model"):
+        load_checkpoint(path, char_model(vocab, cell="rnn"))
+
+
+def test_resume_accepts_an_amp_run_state_on_the_cpu(data, tmp_path):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    path = tmp_path / "amp.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(char_model(vocab), task, config(checkpoint_path=path), callback=stop_at(3))
+    saved = checkpoint.load(path)
+    saved["hidden"] = saved["hidden"].half()  # what an fp16 autocast run carries
+    checkpoint.save(path, saved)
+    assert train(char_model(vocab), task, config(checkpoint_path=path)).steps[-1] == 20
+
+
 def test_checkpoint_write_is_atomic(tmp_path):
     path = tmp_path / "ck.pt"
     checkpoint.save(path, {"a": torch.ones(2)})
