@@ -80,7 +80,8 @@ class CharLMTask:
             if self.stream_len < seq_len + 1:
                 raise ValueError(
                     f"seq_len={seq_len} is too long: {n} training characters make {batch_size} streams of "
-                    f"{self.stream_len}, and each batch needs seq_len + 1. Use seq_len <= {max(self.stream_len - 1, 0)} "
+                    f"{self.stream_len}, and each batch needs seq_len + 1. "
+                    f"Use seq_len <= {max(self.stream_len - 1, 0)} "
                     "or a smaller batch_size.")
             self.batches_per_epoch = (self.stream_len - 1) // seq_len
         else:
@@ -97,7 +98,8 @@ class CharLMTask:
 
     def __repr__(self) -> str:
         return (f"CharLMTask({len(self.train_ids):,} train / {len(self.val_ids):,} val chars, batch_size="
-                f"{self.batch_size}, seq_len={self.seq_len}, mode={self.mode!r}, {self.batches_per_epoch} batches/epoch)")
+                f"{self.batch_size}, seq_len={self.seq_len}, mode={self.mode!r}, "
+                f"{self.batches_per_epoch} batches/epoch)")
 
     def signature(self) -> dict:
         """What a checkpoint must agree on to be resumed with this task."""
@@ -190,7 +192,8 @@ class SentimentTask:
             raise ValueError(f"{name} must be a pair (sequences, labels), e.g. ([[5, 9, 2], ...], [1, ...])")
         seqs, labels = split
         if len(seqs) != len(labels) or len(seqs) == 0:
-            raise ValueError(f"{name}: {len(seqs)} sequences but {len(labels)} labels; they must match and be non-empty")
+            raise ValueError(f"{name}: {len(seqs)} sequences but {len(labels)} labels; "
+                             "they must match and be non-empty")
         empty = sum(len(s) == 0 for s in seqs)
         if empty:
             raise ValueError(f"{name}: {empty} sequence(s) are empty; drop them (an RNN needs at least one token)")

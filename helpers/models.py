@@ -104,7 +104,8 @@ class SentimentRNN(nn.Module):
             raise ValueError(f"SentimentRNN expects a padded LongTensor [batch, time], got {x.dtype} {tuple(x.shape)}")
         lengths = torch.as_tensor(lengths).to("cpu", torch.long)  # pack_padded_sequence wants lengths on the CPU
         if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
-            raise ValueError(f"lengths must hold one length in 1..{x.shape[1]} per sequence; got {lengths.tolist()[:8]}")
+            raise ValueError(f"lengths must hold one length in 1..{x.shape[1]} per sequence; "
+                             f"got {lengths.tolist()[:8]}")
         packed = pack_padded_sequence(self.embed(x), lengths, batch_first=True, enforce_sorted=False)
         _, hidden = self.rnn(packed)
         h = hidden[0] if self.cell == "lstm" else hidden  # [layers * directions, B, H]

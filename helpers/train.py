@@ -14,6 +14,8 @@ Checkpoint contract (``TrainConfig.checkpoint_path``):
 - Resuming an unfinished checkpoint with different settings raises ValueError (delete the file or
   use another path); a finished one still loads, with a note naming what differs.
 - A NaN/Inf loss raises ``TrainingDivergedError``; the file on disk stays the last good checkpoint.
+
+A fresh run seeds Python, NumPy and PyTorch with ``config.seed`` (dropout and random chunks follow it).
 """
 from __future__ import annotations
 
@@ -393,8 +395,9 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
     except KeyboardInterrupt:
         bar.close()
         if path is None:
-            raise KeyboardInterrupt(f"Training stopped at step {step}. No checkpoint_path was set, so a rerun "
-                                    "starts over; set TrainConfig(checkpoint_path=...) to make runs resumable.") from None
+            raise KeyboardInterrupt(
+                f"Training stopped at step {step}. No checkpoint_path was set, so a rerun starts over; "
+                "set TrainConfig(checkpoint_path=...) to make runs resumable.") from None
         if consistent:
             flush()
             save(finished=False)
