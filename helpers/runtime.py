@@ -1,11 +1,15 @@
-"""Where and how the course runs: device choice, seeding, and fast mode."""
+"""Where and how the course runs: device choice, seeding, and fast mode.
+
+torch is imported inside the functions that need it, so ``import helpers.data`` stays quick.
+"""
 from __future__ import annotations
 
 import os
 import random
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import torch
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -31,6 +35,8 @@ def pick(*, fast, full):
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """The device to train on: ``prefer`` or ``COURSE_DEVICE`` if given, else cuda, then mps, then cpu."""
+    import torch
+
     prefer = str(prefer) if prefer is not None else None
     wanted = (prefer or os.environ.get("COURSE_DEVICE", "")).strip()
     if not wanted:
@@ -68,6 +74,9 @@ def set_seed(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (all devices); returns a CPU generator seeded the same."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -76,6 +85,8 @@ def set_seed(seed: int = 0) -> torch.Generator:
 
 def describe() -> str:
     """One line naming the device, the mode and the torch version, for the top of a notebook."""
+    import torch
+
     device = get_device()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     mode = "fast mode (COURSE_FAST=1)" if fast_mode() else "full mode"

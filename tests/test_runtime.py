@@ -143,3 +143,14 @@ def test_describe_names_torch_device_and_mode(monkeypatch):
     monkeypatch.setenv("COURSE_FAST", "0")
     assert runtime.describe() == f"torch {torch.__version__} on cpu, full mode"
     assert "\n" not in runtime.describe()
+
+
+def test_importing_helpers_data_does_not_load_torch():
+    """Loading data (and the offline error) must not wait seconds for torch to import."""
+    import subprocess
+    import sys
+
+    code = "import sys, helpers, helpers.data; print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"import helpers.data loaded {result.stdout.strip()}"
