@@ -31,9 +31,6 @@ def sample(model, vocab, prime: str, length: int = 200, temperature: float = 1.0
     ``seed`` makes the text reproducible without touching the global random state.
     """
     _check_sampling(vocab, prime, length, temperature, top_k)
-    if model.head.out_features != len(vocab):
-        raise ValueError(f"The model predicts {model.head.out_features} characters but the vocabulary has "
-                         f"{len(vocab)}; use the vocabulary the model was trained with.")
     if device is not None:
         model.to(device)
     device = next(model.parameters()).device
@@ -46,7 +43,13 @@ def sample(model, vocab, prime: str, length: int = 200, temperature: float = 1.0
     was_training = model.training
     model.eval()
     try:
-        logits, hidden = model(vocab.encode(prime).to(device)[None], None)
+        try:
+            logits, hidden = model(vocab.encode(prime).to(device)[None], None)
+        except IndexError:  # an id beyond the embedding: the vocabulary is bigger than the model's
+            logits = torch.empty(0, 0, 0)
+        if logits.shape[-1] != len(vocab):
+            raise ValueError(f"The model predicts {logits.shape[-1]} characters but the vocabulary has "
+                             f"{len(vocab)}; use the vocabulary the model was trained with.")
         out = []
         for _ in range(length):
             scores = logits[0, -1].float().cpu() / temperature
