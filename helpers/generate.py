@@ -43,13 +43,14 @@ def sample(model, vocab, prime: str, length: int = 200, temperature: float = 1.0
     was_training = model.training
     model.eval()
     try:
+        mismatch = (f"The vocabulary has {len(vocab)} characters but the model was built for another number; "
+                    "use the vocabulary the model was trained with.")
         try:
             logits, hidden = model(vocab.encode(prime).to(device)[None], None)
         except IndexError:  # an id beyond the embedding: the vocabulary is bigger than the model's
-            logits = torch.empty(0, 0, 0)
+            raise ValueError(mismatch) from None
         if logits.shape[-1] != len(vocab):
-            raise ValueError(f"The model predicts {logits.shape[-1]} characters but the vocabulary has "
-                             f"{len(vocab)}; use the vocabulary the model was trained with.")
+            raise ValueError(mismatch)
         out = []
         for _ in range(length):
             scores = logits[0, -1].float().cpu() / temperature
