@@ -8,7 +8,7 @@ from helpers.generate import sample
 
 def sampler(model, vocab, prime: str = "The ", device=None, length: int = 300, temperature: float = 0.8):
     """A VBox of controls; each click on Generate shows the settings, then the text they produced."""
-    prime_box = widgets.Text(value=prime, description="prime")
+    prime_box = widgets.Textarea(value=prime, description="prime", rows=2)  # primes may hold newlines
     temperature_slider = widgets.FloatSlider(value=temperature, min=0.05, max=2.0, step=0.05, description="temperature")
     length_slider = widgets.IntSlider(value=length, min=10, max=2000, step=10, description="length")
     top_k_slider = widgets.IntSlider(value=0, min=0, max=len(vocab), description="top-k (0: off)")
