@@ -1,0 +1,316 @@
+"""Kernel launcher for sandboxed grading: runs one ipykernel inside bubblewrap (bwrap).
+
+The grading kernelspec (written by :func:`helpers.sandbox.install_kernelspec`) starts this
+file as a *script* (``python -I .../sandbox_kernel.py OPTIONS -- python -m ipykernel_launcher
+-f CONNECTION_FILE``), so it imports only the standard library and starts in milliseconds.
+It runs outside the sandbox, with the grader's rights, in the submission folder nbgrader
+chose as the kernel's working directory. It then starts the kernel under ``bwrap`` so that
+the student's code sees:
+
+* read-only: the system (``/usr``, the libraries, a few files of ``/etc``), the Python
+  installation and virtual environment, and the course paths passed with ``--ro``
+  (the ``helpers`` package and the data cache) - nothing else of the file system;
+* writable: its own submission folder (the working directory), a private, size-limited
+  ``/tmp`` (also ``$HOME``) and ``/dev/shm``, and the folder that holds the kernel's
+  ZeroMQ ``ipc`` sockets;
+* no network at all (``--unshare-net``; the kernel talks to nbgrader over Unix sockets),
+  its own PID, IPC and UTS namespaces, a cleaned environment (no tokens, no grader paths);
+* limits: data and address-space size, processes (``RLIMIT_NPROC``), file size, open files,
+  CPU seconds, no core dumps, and a wall-clock limit enforced here (the whole sandbox is
+  killed when it runs out).
+
+When the grader is root, bwrap runs privileged with every capability dropped except
+SETUID/SETGID, and ``setpriv`` switches the kernel to an unprivileged uid (default 65534,
+``nobody``) before Python starts: root ignores ``RLIMIT_NPROC``, an unprivileged uid does
+not. Otherwise bwrap makes an unprivileged user namespace and the kernel keeps the grader's
+uid, with its process limit counted inside that namespace only.
+
+``build_command`` is also used by :func:`helpers.sandbox.check` to probe the sandbox.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+# Files and folders of /etc that programs in the kernel read; the rest of /etc
+# (service configurations, which can hold secrets) stays out of the sandbox.
+ETC_ENTRIES = (
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "timezone",
+    "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "os-release", "lsb-release",
+    "debian_version", "fonts", "mime.types", "matplotlibrc", "locale.alias", "locale.conf",
+    "default/locale",
+)
+# Top-level system folders (or merged-/usr symlinks) the interpreter and its libraries need.
+SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt/conda")
+# Environment variables copied from the grader into the kernel (everything else is dropped:
+# the grader's environment can hold tokens, and student code can read os.environ).
+ENV_KEEP = (
+    "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING",
+    "COURSE_FAST", "COURSE_DEVICE", "COURSE_DATA_DIR", "COURSE_DATA_MIRROR",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND",
+)
+
+
+def _limits_args(ns: argparse.Namespace) -> list[str]:
+    """prlimit options (soft = hard, so student code cannot raise them)."""
+    mem = ns.memory_mb * MiB
+    return [
+        f"--data={mem}",
+        f"--as={mem + ns.address_space_extra_mb * MiB}",
+        f"--nproc={ns.nproc}",
+        f"--fsize={ns.fsize_mb * MiB}",
+        f"--nofile={ns.nofile}",
+        f"--cpu={ns.cpu_seconds}",
+        "--core=0",
+    ]
+
+
+def python_paths(python: str) -> list[Path]:
+    """Folders a virtual environment's interpreter needs: the venv and the real installation."""
+    exe = Path(python)
+    paths = [exe.parent.parent, Path(os.path.realpath(exe)).parent.parent]
+    cfg = exe.parent.parent / "pyvenv.cfg"
+    if cfg.is_file():
+        for line in cfg.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home" and value.strip():
+                paths.append(Path(value.strip()).parent)
+    paths += [Path(sys.base_prefix), Path(sys.prefix)]
+    out: list[Path] = []
+    for p in paths:
+        p = Path(os.path.abspath(p))
+        if p != Path("/") and p not in out and p.is_dir():
+            out.append(p)
+    return out
+
+
+def build_command(
+    ns: argparse.Namespace,
+    inner: list[str],
+    *,
+    workdir: Path,
+    rw: list[Path] = (),
+    data_files: list[tuple[int, str]] = (),
+    env: dict[str, str] | None = None,
+) -> list[str]:
+    """The full ``bwrap ... prlimit ... [setpriv ...] inner`` command line."""
+    bwrap = shutil.which("bwrap") or "bwrap"
+    root = os.geteuid() == 0
+    args = [bwrap, "--die-with-parent", "--new-session"]
+    # Namespaces: everything but the user namespace when root (then setpriv drops to
+    # an unprivileged uid); an unprivileged user namespace otherwise.
+    args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if root:
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args += ["--unshare-user", "--disable-userns"]
+    args += ["--hostname", "sandbox"]
+
+    made: set[Path] = set()
+
+    def parents(path: Path) -> None:
+        # Folders bwrap makes on the way to a mount point get mode 0755 (bwrap's own
+        # default is 0700), so that an unprivileged kernel can walk down to the mount.
+        for d in reversed(path.parents[:-1]):  # leave out "/"
+            if d not in made:
+                made.add(d)
+                args.extend(["--perms", "0755", "--dir", str(d)])
+
+    def bind(kind: str, path: Path) -> None:
+        parents(path)
+        args.extend([kind, str(path), str(path)])
+
+    for name in SYSTEM_DIRS:
+        path = Path("/") / name
+        if path.is_symlink():  # merged /usr: /lib -> usr/lib
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            bind("--ro-bind", path)
+    for name in ETC_ENTRIES:
+        path = Path("/etc") / name
+        if path.exists():
+            bind("--ro-bind", path)
+    seen: set[Path] = set()
+    for p in python_paths(inner[0]) + [Path(p) for p in ns.ro]:
+        p = Path(os.path.abspath(p))
+        if p.exists() and p not in seen:
+            seen.add(p)
+            bind("--ro-bind", p)
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/dev/shm"]
+    made = {d for d in made if not (d == Path("/tmp") or Path("/tmp") in d.parents)}
+    for p in rw:
+        bind("--bind", Path(p))
+    bind("--bind", workdir)
+    for fd, dest in data_files:  # copies (e.g. the connection file), readable by the kernel only
+        parents(Path(dest))
+        args += ["--perms", "0444", "--ro-bind-data", str(fd), dest]
+    # Nothing else is writable: the sandbox's own root and /dev become read-only.
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
+    args += ["--chdir", str(workdir), "--clearenv"]
+    for key, value in (env or {}).items():
+        args += ["--setenv", key, value]
+    args += ["--", shutil.which("prlimit") or "prlimit", *_limits_args(ns), "--"]
+    if root:
+        args += [shutil.which("setpriv") or "setpriv", f"--reuid={ns.uid}", f"--regid={ns.gid}",
+                 "--clear-groups", "--"]
+    return args + list(inner)
+
+
+def kernel_env(python: str, threads: int) -> dict[str, str]:
+    venv_bin = str(Path(python).parent)
+    env = {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "IPYTHONDIR": "/tmp/.ipython",
+        "MPLCONFIGDIR": "/tmp/.matplotlib",
+        "MALLOC_ARENA_MAX": "2",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        "LANG": "C.UTF-8",
+        # ipykernel watches its parent through this pid; the grader's pid means nothing in the
+        # sandbox's PID namespace. 1 turns the watch off (bwrap kills the kernel with its parent).
+        "JPY_PARENT_PID": "1",
+    }
+    for key in ENV_KEEP:
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--memory-mb", type=int, default=4096, help="RLIMIT_DATA (heap and private memory)")
+    p.add_argument("--address-space-extra-mb", type=int, default=4096,
+                   help="RLIMIT_AS = memory + this (libraries, thread stacks, shared mappings)")
+    p.add_argument("--nproc", type=int, default=256, help="processes and threads (RLIMIT_NPROC)")
+    p.add_argument("--fsize-mb", type=int, default=1024, help="largest file the kernel may write")
+    p.add_argument("--nofile", type=int, default=1024, help="open files")
+    p.add_argument("--cpu-seconds", type=int, default=1800, help="CPU time per process (RLIMIT_CPU)")
+    p.add_argument("--wall-seconds", type=float, default=1800, help="kernel lifetime; then it is killed")
+    p.add_argument("--tmp-mb", type=int, default=512, help="size of the private /tmp and /dev/shm")
+    p.add_argument("--threads", type=int, default=0, help="OMP/MKL threads (0: min(4, CPUs))")
+    p.add_argument("--uid", type=int, default=65534, help="uid the kernel runs as when grading as root")
+    p.add_argument("--gid", type=int, default=65534, help="gid the kernel runs as when grading as root")
+    p.add_argument("--ro", action="append", default=[], help="extra read-only path (repeatable)")
+    p.add_argument("inner", nargs=argparse.REMAINDER, help="-- the kernel command line")
+    return p
+
+
+# Names that mark a course root or a grader's folder: the working directory must be a
+# submission folder, never one of these (binding it writable would expose the course).
+FORBIDDEN_MARKERS = ("gradebook.db", "nbgrader_config.py", ".git", "pyproject.toml")
+
+
+def _check_workdir(workdir: Path) -> None:
+    home = Path(os.path.expanduser("~")).resolve()
+    if workdir == Path("/") or workdir == home or len(workdir.parts) < 3:
+        raise SystemExit(f"sandbox_kernel: refusing to expose {workdir} to student code; "
+                         "the kernel must start in a submission folder.")
+    for marker in FORBIDDEN_MARKERS:
+        if (workdir / marker).exists():
+            raise SystemExit(f"sandbox_kernel: {workdir} holds {marker}, so it looks like a course "
+                             "root, not a submission folder; refusing to expose it to student code.")
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    """lchown everything under top (never following links)."""
+    os.lchown(top, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        for name in dirnames + filenames:
+            try:
+                os.lchown(os.path.join(dirpath, name), uid, gid)
+            except OSError:
+                pass
+
+
+SETTINGS = "sandbox.json"
+CONNECTION_FILE = "/run/kernel/connection.json"  # where the kernel finds its copy
+
+
+def load_settings(ipc_dir: Path) -> list[str]:
+    """Launcher options for this grading run, written by helpers.sandbox.nbgrader_args.
+
+    They live next to (not inside) the socket folder, which the kernel can write: a student
+    must not be able to change the limits of the next kernel.
+    """
+    path = ipc_dir.parent / SETTINGS
+    try:
+        st = path.stat()
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"sandbox_kernel: cannot read {path} ({err}); start grading kernels through "
+                         "helpers.sandbox.nbgrader_args (python -m helpers.grade autograde does).") from None
+    if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise SystemExit(f"sandbox_kernel: {path} must belong to the grader and not be writable by others.")
+    return [str(a) for a in data["args"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ns = parser().parse_args(argv)
+    inner = ns.inner[1:] if ns.inner[:1] == ["--"] else ns.inner
+    if "-f" not in inner:
+        raise SystemExit("sandbox_kernel: expected the kernel command after --, with -f CONNECTION_FILE")
+    conn = Path(inner[inner.index("-f") + 1]).resolve()
+    info = json.loads(conn.read_text())
+    if info.get("transport") != "ipc":
+        raise SystemExit("sandbox_kernel: the kernel must use the ipc transport (the sandbox has no "
+                         "network); pass --KernelManager.transport=ipc (helpers.sandbox.nbgrader_args does).")
+    ipc_dir = Path(info["ip"]).resolve().parent
+    # Options given on the command line come first, so the run's settings win.
+    ns = parser().parse_args([*argv[: len(argv) - len(ns.inner)], *load_settings(ipc_dir), "--", *inner])
+    workdir = Path.cwd().resolve()
+    _check_workdir(workdir)
+    threads = ns.threads or min(4, os.cpu_count() or 1)
+    rw = [ipc_dir]
+    # The connection file (in the grader's private runtime folder) goes in as a copy.
+    conn_fd = os.open(conn, os.O_RDONLY)
+    inner = list(inner)
+    inner[inner.index("-f") + 1] = CONNECTION_FILE
+
+    root = os.geteuid() == 0
+    owner = workdir.stat()
+    if root:  # the kernel's unprivileged uid must be able to write its folder and sockets
+        _chown_tree(workdir, ns.uid, ns.gid)
+        for d in rw:
+            os.lchown(d, ns.uid, ns.gid)
+            os.chmod(d, 0o700)
+
+    cmd = build_command(ns, inner, workdir=workdir, rw=rw, data_files=[(conn_fd, CONNECTION_FILE)],
+                        env=kernel_env(inner[0], threads))
+    proc = subprocess.Popen(cmd, pass_fds=(conn_fd,))
+    os.close(conn_fd)
+
+    def stop(signum, frame):  # shutdown from jupyter_client: take the whole sandbox down
+        proc.kill()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts travel as messages (interrupt_mode)
+    try:
+        rc = proc.wait(timeout=ns.wall_seconds)
+    except subprocess.TimeoutExpired:
+        print(f"sandbox_kernel: kernel ran past the {ns.wall_seconds:.0f} s wall-clock limit; killed.",
+              file=sys.stderr, flush=True)
+        proc.kill()
+        rc = proc.wait()
+    if root:  # give the folder back to its owner (the sandbox is gone, nothing can race this)
+        _chown_tree(workdir, owner.st_uid, owner.st_gid)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
