@@ -7,6 +7,9 @@ import torch
 
 
 def _check_sampling(vocab, prime, length, temperature, top_k) -> None:
+    if not all(hasattr(vocab, name) for name in ("encode", "decode", "unknown")):
+        raise ValueError(f"vocab must be a helpers.text.CharVocab, got {type(vocab).__name__}; "
+                         "wrap your characters with CharVocab(chars)")
     if not isinstance(prime, str) or not prime:
         raise ValueError(f"prime must be a non-empty string to start from, e.g. prime='The ', got {prime!r}")
     missing = vocab.unknown(prime)

@@ -265,6 +265,8 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
     if not isinstance(config, TrainConfig):
         raise ValueError("train needs a TrainConfig with a budget, e.g. train(model, task, TrainConfig(max_steps=500))")
     config.validate()
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module (e.g. a CharRNN), got {type(model).__name__}")
     if not all(hasattr(task, name) for name in ("batch", "loss", "evaluate", "signature", "batches_per_epoch")):
         raise ValueError(f"task must be a CharLMTask or SentimentTask, got {type(task).__name__}")
     device = torch.device(config.device) if config.device is not None else get_device()

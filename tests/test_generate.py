@@ -76,6 +76,8 @@ def test_bad_arguments(model, kwargs, match):
 
 
 def test_vocabulary_must_match_the_model(model):
+    with pytest.raises(ValueError, match="CharVocab"):
+        sample(model, VOCAB.chars, "a")
     with pytest.raises(ValueError, match="vocabulary the model was trained with"):
         sample(model, CharVocab.from_text("ab"), "a")
     with pytest.raises(ValueError, match="vocabulary the model was trained with"):

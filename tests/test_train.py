@@ -435,6 +435,8 @@ def test_bad_train_arguments(data):
     task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
     with pytest.raises(ValueError, match="TrainConfig"):
         train(char_model(vocab), task)
+    with pytest.raises(ValueError, match="nn.Module"):
+        train(lambda x: x, task, config())
     with pytest.raises(ValueError, match="CharLMTask or SentimentTask"):
         train(char_model(vocab), (train_ids, val_ids), config())
     small = CharRNN(3, embed_dim=4, hidden_size=4)
