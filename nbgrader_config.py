@@ -1,13 +1,68 @@
-"""nbgrader configuration for rnn-course: sources in solutions/, releases in assignments/."""
-import os
+"""nbgrader configuration for rnn-course: sources in solutions/, releases in assignments/.
+
+Instructors drive it through ``python -m helpers.grade`` (or the Makefile targets
+release/collect/autograde/feedback/export); plain ``nbgrader`` commands read the
+same settings. Option names checked against nbgrader 0.9.6.
+"""
+from pathlib import Path
 
 c = get_config()  # noqa: F821 - injected by nbgrader
 
+_ROOT = Path(__file__).resolve().parent
+
 c.CourseDirectory.course_id = "rnn-course"
-c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = str(_ROOT)
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 
+# Never copied from a folder into the release or into a student's graded folder.
+# (checkpoints/ is handled below: students submit theirs, instructors' must not leak.)
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache", ".DS_Store",
+]
+# Files larger than this (kB) are left out of collect/autograde with a warning. The lab's
+# notebook tells students to keep each checkpoint under 20 MB; this leaves headroom.
+c.CourseDirectory.max_file_size = 50_000
+
 # Every notebook runs on the plain python3 kernel of the course environment.
-c.ClearMetadataPreprocessor.enabled = True
 c.ExecutePreprocessor.kernel_name = "python3"
+# Per-cell time limit while autograding (nbgrader's Execute preprocessor; its own default is 30 s).
+# A cell that runs longer is interrupted, gets no credit, and the rest of the notebook still runs.
+c.Execute.timeout = 60
+# Grading never trains, so one try is enough; a dead kernel is reported, not retried.
+c.Execute.execute_retries = 0
+
+# A student who deleted a test cell gets it back (and graded) instead of silently losing points.
+c.OverwriteCells.add_missing_cells = True
+
+# Autograded notebooks drop editor metadata (widget state, collapsed flags) but keep what
+# nbgrader itself needs to score and to render feedback.
+c.ClearMetadataPreprocessor.enabled = True
+c.ClearMetadataPreprocessor.preserve_cell_metadata_mask = {"nbgrader", "deletable", "editable"}
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info"}
+
+# Checkpoints: students submit checkpoints/*.pt next to the notebook and grading loads them.
+# Files an instructor's own run left under solutions/<assignment>/checkpoints/ must neither
+# reach the release nor overwrite a student's checkpoints while autograding (nbgrader copies
+# every non-notebook source file over the submission unless it is listed here).
+_source = _ROOT / "solutions"
+if _source.is_dir():
+    c.Autograde.exclude_overwriting = {
+        assignment.name: sorted(
+            str(p.relative_to(assignment)) for p in (assignment / "checkpoints").rglob("*") if p.is_file()
+        )
+        for assignment in _source.iterdir()
+        if (assignment / "checkpoints").is_dir()
+    }
+
+
+def _drop_instructor_files(assignment, **_):
+    """After generate_assignment: remove checkpoints an instructor's run left in the release."""
+    import shutil
+
+    release = Path.cwd() / "assignments"  # nbgrader runs converters from the course root
+    for folder in release.glob(f"{assignment}/checkpoints") if assignment else []:
+        shutil.rmtree(folder)
+
+
+c.GenerateAssignment.post_convert_hook = _drop_instructor_files
