@@ -272,12 +272,13 @@ def plot_gates(values: dict, prev: dict, ax=None, title=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3), dpi=90)
     names = [k for k in values if k not in ("c", "h")]
-    states = [(f"{k}_prev", prev[k]) for k in prev] + [(f"{k}_new", values[k]) for k in prev]
+    states = [(f"{k} prev", prev[k]) for k in prev] + [(f"{k} new", values[k]) for k in prev]
     labels = names + [s for s, _ in states]
     heights = [values[k] for k in names] + [v for _, v in states]
     colors = ["tab:blue"] * len(names) + ["tab:gray"] * len(prev) + ["tab:orange"] * len(prev)
     bars = ax.bar(labels, heights, color=colors)
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_ylim(min(-1.1, min(heights) - 0.3), max(1.1, max(heights) + 0.3))
     ax.set_ylabel("value")
