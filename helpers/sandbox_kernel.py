@@ -99,6 +99,8 @@ def build_command(
     workdir: Path,
     rw: list[Path] = (),
     data_files: list[tuple[int, str]] = (),
+    hide: list[Path] = (),
+    placeholder: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> list[str]:
     """The full ``bwrap ... prlimit ... [setpriv ...] inner`` command line."""
@@ -151,6 +153,8 @@ def build_command(
     for p in rw:
         bind("--bind", Path(p))
     bind("--bind", workdir)
+    for p in hide:  # files in the submission folder the kernel must not read
+        args += ["--ro-bind", str(placeholder), str(p)]
     for fd, dest in data_files:  # copies (e.g. the connection file), readable by the kernel only
         parents(Path(dest))
         args += ["--perms", "0444", "--ro-bind-data", str(fd), dest]
@@ -238,6 +242,8 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
 
 SETTINGS = "sandbox.json"
 CONNECTION_FILE = "/run/kernel/connection.json"  # where the kernel finds its copy
+PLACEHOLDER = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "This notebook is being graded."}],
+               "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
 def load_settings(ipc_dir: Path) -> list[str]:
@@ -289,8 +295,18 @@ def main(argv: list[str] | None = None) -> int:
             os.lchown(d, ns.uid, ns.gid)
             os.chmod(d, 0o700)
 
+    # nbgrader writes the notebook it grades into the submission folder before running it,
+    # with the hidden tests put back: the kernel sees a placeholder in its place.
+    hide = [Path(d, n) for d, _, names in os.walk(workdir, followlinks=False) for n in names
+            if n.endswith(".ipynb") and not os.path.islink(os.path.join(d, n))]
+    placeholder = ipc_dir.parent / "hidden.ipynb"
+    if hide and not placeholder.is_file():
+        tmp = placeholder.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(PLACEHOLDER))
+        os.chmod(tmp, 0o644)
+        tmp.replace(placeholder)
     cmd = build_command(ns, inner, workdir=workdir, rw=rw, data_files=[(conn_fd, CONNECTION_FILE)],
-                        env=kernel_env(inner[0], threads))
+                        hide=hide, placeholder=placeholder, env=kernel_env(inner[0], threads))
     proc = subprocess.Popen(cmd, pass_fds=(conn_fd,))
     os.close(conn_fd)
 

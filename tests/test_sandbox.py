@@ -1,0 +1,436 @@
+"""Sandboxed autograding (helpers.sandbox): hostile submissions are contained, honest ones graded exactly.
+
+Everything here runs the real course command (``python -m helpers.grade``, which runs the real
+``nbgrader``) on a temporary course directory with a fresh gradebook. The course holds a small
+assignment with solutions and hidden tests in ``solutions/``, released with nbgrader. Each
+hostile student attacks in one answer cell and answers the other question honestly, so
+"contained" is checked as exact scores: the attack earns nothing, the honest part still counts.
+
+A control run grades the same attacks with ``--no-sandbox`` and shows that they do succeed
+there (the solution is found and used, another student's answer is copied, the gradebook is
+rewritten), so the sandboxed assertions cannot pass by accident.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "sbx"
+NOTEBOOK = "work"
+TIMEOUT = 8  # per-cell time limit for these runs (s)
+
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox needs Linux"),
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed (make sandbox-deps)"),
+]
+
+# --- the assignment -----------------------------------------------------------------------
+
+def _cell(kind: str, source: str, grade_id: str | None = None, points: int | None = None, solution=False):
+    cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+    if grade_id:
+        meta = {"grade_id": grade_id, "schema_version": 3, "task": False,
+                "solution": solution, "grade": points is not None, "locked": not solution}
+        if points is not None:
+            meta["points"] = points
+        cell.metadata["nbgrader"] = meta
+    return cell
+
+
+SOURCE_CELLS = [
+    _cell("markdown", "# Sandbox test assignment (3 points)"),
+    _cell("code", "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+          "add", solution=True),
+    _cell("code", "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(10, -3) == 7\n### END HIDDEN TESTS",
+          "test_add", points=2),
+    _cell("code", "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
+          "mul", solution=True),
+    _cell("code", "assert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(-4, 5) == -20\n### END HIDDEN TESTS",
+          "test_mul", points=1),
+]
+
+HONEST_ADD = "def add(a, b):\n    return a + b"
+HONEST_MUL = "def mul(a, b):\n    return a * b"
+
+# Walks the file system for notebooks with solutions or hidden tests, prints what it found and
+# runs the solution code it finds (which would define a correct add()).
+SNOOP = textwrap.dedent('''
+    import json, os
+    PRUNE = {"proc", "sys", "dev", "usr", "site-packages", "lib", "lib64", "include", ".git", "node_modules"}
+    SOLUTION, HIDDEN = "### BEGIN " + "SOLUTION", "### BEGIN " + "HIDDEN TESTS"  # not its own text
+    found = []
+    for top in TOPS:
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if d not in PRUNE]
+            for name in filenames:
+                if name.endswith(".ipynb"):
+                    path = os.path.join(dirpath, name)
+                    try:
+                        text = open(path).read()
+                    except OSError:
+                        continue
+                    if SOLUTION in text or HIDDEN in text:
+                        found.append(path)
+    print("SNOOP FOUND", len(found), found[:5])
+    for path in found:
+        try:
+            cells = json.load(open(path))["cells"]
+        except Exception:
+            continue
+        for cell in cells:
+            src = "".join(cell["source"])
+            if "def add(a, b):" in src and SOLUTION in src:
+                exec(src)
+                print("SNOOP USED", path)
+''')
+
+# Reads another student's submission (submitted/, autograded/, feedback/) and copies its answer.
+PEEK = textwrap.dedent('''
+    import json, os
+    course = os.path.abspath("../../..")
+    read = []
+    for part in ["submitted", "autograded", "feedback"]:
+        path = os.path.join(course, part, "honest_full", "sbx", "work.ipynb")
+        try:
+            cells = json.load(open(path))["cells"]
+        except (OSError, ValueError):
+            continue
+        read.append(path)
+        for cell in cells:
+            src = "".join(cell["source"])
+            if src.startswith("def add(a, b):"):
+                exec(src)
+    print("PEEK READ", read)
+''')
+
+# Tries to write to every *.db file it can find: extra credit into any gradebook, bytes into the rest.
+DBWRITER = textwrap.dedent('''
+    import os, sqlite3
+    PRUNE = {"proc", "sys", "dev", "usr", "site-packages", "lib", "lib64", "include", ".git", "node_modules"}
+    dbs = {os.path.abspath("../../../gradebook.db")}
+    for top in TOPS:
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if d not in PRUNE]
+            dbs.update(os.path.abspath(os.path.join(dirpath, n)) for n in filenames if n.endswith(".db"))
+    changed = []
+    for path in sorted(dbs):
+        try:
+            con = sqlite3.connect(path, timeout=2)
+            con.execute("UPDATE grade SET extra_credit = 100")
+            con.commit()
+            con.close()
+            changed.append(path)
+        except Exception as err:
+            try:
+                with open(path, "ab") as f:
+                    f.write(b"pwned")
+                changed.append(path)
+            except OSError:
+                pass
+    print("DB CHANGED", changed)
+''')
+
+# Fills memory: one 50 GB allocation, then 64 MB chunks of touched pages until refused.
+# (Guard: it only runs where an address-space limit is set, never against the whole machine.)
+MEMHOG = textwrap.dedent('''
+    import resource
+    limit = resource.getrlimit(resource.RLIMIT_DATA)[1]
+    assert 0 < limit <= 8 * 2**30, "refusing to fill memory without a data limit"
+    try:
+        huge = bytearray(50 * 2**30)
+        print("MEMHOG GOT 50 GB")
+    except MemoryError:
+        print("MEMHOG 50 GB refused")
+    chunks = []
+    try:
+        while True:
+            chunks.append(b"x" * (64 * 2**20))
+    except MemoryError:
+        print("MEMHOG refused after", len(chunks) * 64, "MB")
+    del chunks
+''')
+
+# Forks without end: every process keeps forking. (Guard: only under a process limit, as non-root.)
+FORKBOMB = textwrap.dedent('''
+    import os, resource
+    limit = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    assert os.getuid() != 0 and 0 < limit <= 512, "refusing to fork without a process limit"
+    print("FORKBOMB under RLIMIT_NPROC", limit, flush=True)
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+''')
+
+# student -> (add cell, mul cell, expected score sandboxed)
+STUDENTS = {
+    "honest_full": (HONEST_ADD, HONEST_MUL, 3.0),
+    "honest_partial": ("def add(a, b):\n    return 3", HONEST_MUL, 1.0),  # visible test only
+    "snoop": (SNOOP, HONEST_MUL, 1.0),
+    "peek": (PEEK, HONEST_MUL, 1.0),
+    "zz_dbwriter": (DBWRITER + "\n" + HONEST_ADD.replace("a + b", "0"), HONEST_MUL, 1.0),
+    "memhog": (MEMHOG, HONEST_MUL, 1.0),
+    "forkbomb": (FORKBOMB, HONEST_MUL, 1.0),
+    "zzz_honest": (HONEST_ADD, HONEST_MUL, 3.0),  # graded after every attack
+}
+CONTROL = ("honest_full", "snoop", "peek", "zz_dbwriter")  # graded with --no-sandbox
+# Where the snoop and the db writer search. Sandboxed: the whole file system they can see.
+# Unsandboxed (control run): only this test's own course - they would otherwise find and
+# rewrite every *.db on the machine, other courses' gradebooks included.
+TOPS_SANDBOXED = ["/", "../../..", "~"]
+TOPS_CONTROL = ["../../.."]
+
+SANDBOX_ENV = {  # low limits for the test machine (the defaults are in helpers.sandbox.Limits)
+    "COURSE_SANDBOX_MEMORY_MB": "768",
+    "COURSE_SANDBOX_NPROC": "48",
+    "COURSE_SANDBOX_WALL_SECONDS": "120",
+    "COURSE_SANDBOX_CPU_SECONDS": "120",
+    "COURSE_SANDBOX_THREADS": "1",
+}
+
+
+def _grade(course: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "helpers.grade", *args, f"--course-dir={course}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {}),
+             # nbgrader runs `alembic` from PATH: the environment's bin folder must be on it
+             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+
+
+def _release(root: Path) -> Path:
+    """A course with the assignment in solutions/ and its nbgrader release in assignments/."""
+    course = root / "course"
+    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    nb = nbformat.v4.new_notebook(cells=SOURCE_CELLS)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, course / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+    done = _grade(course, "release", ASSIGNMENT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return course
+
+
+def _make_course(template: Path, root: Path, students, tops: list[str]) -> Path:
+    """A copy of the released course (with its own gradebook) and one submission per student."""
+    course = root / "course"
+    shutil.copytree(template, course)
+    release = nbformat.read(course / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    for student in students:
+        add, mul, _ = STUDENTS[student]
+        add = f"import os\nTOPS = [os.path.expanduser(p) for p in {tops!r}]\n" + add if "TOPS" in add else add
+        sub = nbformat.from_dict(json.loads(json.dumps(release)))
+        for cell in sub.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid == "add":
+                cell.source = add
+            elif gid == "mul":
+                cell.source = mul
+        folder = course / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(sub, folder / f"{NOTEBOOK}.ipynb")
+    (course / "sentinel.db").write_bytes(b"not a gradebook\n")
+    return course
+
+
+def _scores(course: Path) -> dict[str, tuple[float, float]]:
+    """(score, extra credit) per student, read back from the gradebook."""
+    con = sqlite3.connect(course / "gradebook.db")
+    rows = con.execute(
+        "SELECT submitted_assignment.student_id, grade.auto_score, grade.manual_score, grade.extra_credit "
+        "FROM grade JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+        "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id").fetchall()
+    con.close()
+    out: dict[str, list[float]] = {}
+    for student, auto, manual, extra in rows:
+        score = manual if manual is not None else (auto or 0.0)
+        s = out.setdefault(student, [0.0, 0.0])
+        s[0] += score
+        s[1] += extra or 0.0
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _outputs(course: Path, student: str) -> str:
+    nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    return "\n".join(o.get("text", "") + " ".join(o.get("traceback", []))
+                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def _processes_in(course: Path) -> list[int]:
+    """PIDs of processes whose working directory is inside the course (leftovers of a sandbox)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(course) in os.readlink(proc / "cwd"):
+                    pids.append(int(proc.name))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    return _release(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="module")
+def sandboxed_run(template, tmp_path_factory):
+    """Grade every student in one sandboxed run, counting the sandbox's processes meanwhile."""
+    course = _make_course(template, tmp_path_factory.mktemp("sandboxed"), list(STUDENTS), TOPS_SANDBOXED)
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], len(_processes_in(course)))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    done = _grade(course, "autograde", ASSIGNMENT, f"--timeout={TIMEOUT}", env=SANDBOX_ENV)
+    seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    log = "\n".join(p.read_text() for p in (course / "autograded" / ".logs").glob("autograde-*.log"))
+    return course, done, log, peak[0], seconds
+
+
+def test_every_student_gets_exactly_the_score_earned(sandboxed_run):
+    course, done, log, _, _ = sandboxed_run
+    summary = done.stdout + done.stderr
+    assert "(sandboxed)" in summary, summary
+    scores = _scores(course)
+    for student, (_, _, expected) in STUDENTS.items():
+        if student == "forkbomb":
+            continue  # see test_fork_bomb_fails_alone
+        assert student in scores, f"{student} missing from the gradebook\n{summary}"
+        assert scores[student] == (expected, 0.0), (student, scores[student], summary[-4000:])
+
+
+def test_snooping_for_solutions_finds_nothing(sandboxed_run):
+    course = sandboxed_run[0]
+    out = _outputs(course, "snoop")
+    assert "SNOOP FOUND 0 []" in out, out
+    assert "SNOOP USED" not in out
+
+
+def test_reading_another_submission_fails(sandboxed_run):
+    course = sandboxed_run[0]
+    assert "PEEK READ []" in _outputs(course, "peek")
+
+
+def test_gradebook_and_db_files_cannot_be_written(sandboxed_run):
+    course = sandboxed_run[0]
+    out = _outputs(course, "zz_dbwriter")
+    assert "DB CHANGED []" in out, out
+    assert (course / "sentinel.db").read_bytes() == b"not a gradebook\n"
+    assert all(extra == 0.0 for _, extra in _scores(course).values())
+
+
+def test_memory_hog_fails_alone(sandboxed_run):
+    course = sandboxed_run[0]
+    out = _outputs(course, "memhog")
+    assert "MEMHOG 50 GB refused" in out and "MEMHOG refused after" in out, out
+    mb = int(out.split("MEMHOG refused after")[1].split()[0])
+    assert mb <= int(SANDBOX_ENV["COURSE_SANDBOX_MEMORY_MB"])
+
+
+def test_fork_bomb_fails_alone(sandboxed_run):
+    """The bomb hits the process limit, its sandbox is torn down, and nothing outlives the run.
+
+    Its own notebook may or may not be graded (the bomb keeps the kernel busy past the
+    interrupt); it never earns more than its honest answer, and every other student is graded
+    exactly (test_every_student_gets_exactly_the_score_earned).
+    """
+    course, done, log, peak, _ = sandboxed_run
+    nproc = int(SANDBOX_ENV["COURSE_SANDBOX_NPROC"])
+    graded = course / "autograded" / "forkbomb" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    if graded.is_file():
+        assert f"FORKBOMB under RLIMIT_NPROC {nproc}" in _outputs(course, "forkbomb")
+    # The bomb did run (many processes at once), and never beyond the limit. Outside the
+    # sandbox only the launcher and bwrap's monitor share its working directory.
+    assert nproc // 2 < peak <= nproc + 3, peak
+    assert _processes_in(course) == [], "sandbox processes outlived the grading run"
+    assert _scores(course).get("forkbomb", (0.0, 0.0)) in {(0.0, 0.0), (1.0, 0.0)}
+
+
+def test_feedback_for_every_graded_student(sandboxed_run):
+    course = sandboxed_run[0]
+    done = _grade(course, "feedback", ASSIGNMENT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    graded = [s for s in STUDENTS if (course / "autograded" / s / ASSIGNMENT / f"{NOTEBOOK}.ipynb").is_file()]
+    assert set(STUDENTS) - set(graded) <= {"forkbomb"}
+    for student in graded:
+        html = course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html"
+        assert html.is_file(), student
+
+
+def test_attacks_succeed_without_the_sandbox(template, tmp_path):
+    """Control: the same attacks, graded with --no-sandbox, do get what they were after."""
+    course = _make_course(template, tmp_path, CONTROL, TOPS_CONTROL)
+    before = hashlib.sha256((course / "sentinel.db").read_bytes()).hexdigest()
+    done = _grade(course, "autograde", ASSIGNMENT, f"--timeout={TIMEOUT}", "--no-sandbox")
+    assert "NOT sandboxed" in done.stdout, done.stdout + done.stderr
+    scores = _scores(course)
+    assert scores["snoop"][0] == 3.0 and "SNOOP USED" in _outputs(course, "snoop")
+    assert scores["peek"][0] == 3.0
+    assert scores["honest_full"][1] >= 100.0  # extra credit written into the gradebook
+    assert hashlib.sha256((course / "sentinel.db").read_bytes()).hexdigest() != before
+
+
+def test_check_refuses_without_bwrap(monkeypatch):
+    from helpers import sandbox
+
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
+    with pytest.raises(sandbox.SandboxUnavailable) as err:
+        sandbox.check()
+    assert "--no-sandbox" in str(err.value) and "bubblewrap" in str(err.value)
+
+
+def test_check_refuses_off_linux(monkeypatch):
+    from helpers import sandbox
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(sandbox.SandboxUnavailable, match="--no-sandbox"):
+        sandbox.check()
+
+
+def test_grading_refuses_to_start_without_bwrap(tmp_path, monkeypatch, capsys):
+    """The grading command itself stops, says why, and names the opt-out flag."""
+    from helpers import grade
+
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
+    code = grade.main(["autograde", ASSIGNMENT, f"--course-dir={course}"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--no-sandbox" in err and "bubblewrap" in err, err
+    assert not (course / "autograded").exists() or not any((course / "autograded").glob(f"*/{ASSIGNMENT}"))
+
+
+def test_launcher_refuses_a_course_root_as_working_directory(tmp_path):
+    from helpers import sandbox_kernel
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "gradebook.db").write_bytes(b"")
+    with pytest.raises(SystemExit, match="course root"):
+        sandbox_kernel._check_workdir(tmp_path / "a" / "b")
