@@ -14,6 +14,8 @@ ASSIGNMENT ?= sherlock_rnn_vs_gru
 GRADE_ARGS ?=
 
 PY    := $(VENV)/bin/python
+# Jupyter refuses to run as root (containers, CI boxes) unless told it is deliberate.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 
 .PHONY: setup lab test release collect autograde feedback export grade clean-cache FORCE
@@ -32,7 +34,7 @@ $(STAMP): pyproject.toml Makefile $(VENV)/.torch-spec
 	@touch $@
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
 
 test: $(STAMP)
 	COURSE_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)

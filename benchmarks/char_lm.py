@@ -43,16 +43,21 @@ def build(args, device):
 
 
 def run_helpers_train(args, device) -> float:
-    """Characters per second with helpers.train (a): warm-up run, then a timed run."""
+    """Characters per second with helpers.train (a), timed between two steps (no evaluation inside)."""
     model, train_ids, val_ids = build(args, device)
     task = CharLMTask(train_ids, val_ids, batch_size=args.batch_size, seq_len=args.seq_len, mode="stream")
-    common = dict(lr=2e-3, eval_every=10**9, progress=False, device=str(device), amp=args.amp)
-    train(model, task, TrainConfig(max_steps=args.warmup, **common))
-    _sync(device)
-    start = time.perf_counter()
-    train(model, task, TrainConfig(max_steps=args.steps, **common))
-    _sync(device)
-    return args.steps * args.batch_size * args.seq_len / (time.perf_counter() - start)
+    marks = {}
+
+    def clock(step):
+        if step in (args.warmup, args.warmup + args.steps):
+            _sync(device)
+            marks[step] = time.perf_counter()
+
+    config = TrainConfig(lr=2e-3, max_steps=args.warmup + args.steps, eval_every=None, eval_batches=1,
+                         progress=False, device=str(device), amp=args.amp)
+    train(model, task, config, callback=clock)
+    seconds = marks[args.warmup + args.steps] - marks[args.warmup]
+    return args.steps * args.batch_size * args.seq_len / seconds
 
 
 def run_textbook_loop(args, device) -> float:
@@ -101,10 +106,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps per method")
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (at least 1)")
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="turn off mixed precision on CUDA")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     args = parser.parse_args(argv)
+    if args.warmup < 1 or args.steps < 1:
+        parser.error("--warmup and --steps must be at least 1")
     device = helpers.get_device(args.device)
 
     fast = run_helpers_train(args, device)

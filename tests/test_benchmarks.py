@@ -1,0 +1,26 @@
+"""The benchmark scripts still run (tiny sizes); their figures live in benchmarks/README.md, not here."""
+import pytest
+
+from benchmarks import char_lm, quality
+
+TINY = ["--device", "cpu", "--hidden-size", "16", "--batch-size", "64", "--seq-len", "32"]
+
+
+def test_char_lm_reports_both_throughputs():
+    result = char_lm.main(TINY + ["--steps", "1", "--warmup", "1", "--json"])
+    assert result["helpers_train_chars_per_s"] > 0 and result["per_step_loop_chars_per_s"] > 0
+    # the ratio is computed before rounding the two throughputs
+    assert result["ratio"] == pytest.approx(
+        result["helpers_train_chars_per_s"] / result["per_step_loop_chars_per_s"], rel=0.05)
+
+
+def test_char_lm_rejects_zero_steps():
+    with pytest.raises(SystemExit):
+        char_lm.main(TINY + ["--steps", "0"])
+
+
+def test_quality_reports_each_cell():
+    results = quality.main(TINY + ["--seconds", "0.5", "--num-layers", "1", "--corpora", "tinyshakespeare",
+                                   "--eval-every", "1000"])
+    assert [r["cell"] for r in results] == ["rnn", "gru"]
+    assert all(r["val_nats_per_char"] > 0 for r in results)
