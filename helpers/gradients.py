@@ -1,12 +1,14 @@
 """Gradients through time: Jacobian norms, truncated BPTT, its cost, a gate explorer and exercise checks.
 
-Used by lectures 03 (backpropagation through time) and 04 (LSTM and GRU gates). Every function
-works on a single sequence ``x`` of shape ``(seq_len, input_size)`` and on CPU.
+Used by lectures 03 (backpropagation through time) and 04 (LSTM and GRU gates). The functions that
+run a recurrent module take one sequence ``x`` of shape ``(seq_len, input_size)`` (no batch dimension)
+and run on the module's device and dtype.
 """
 from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from numbers import Number
 
 import torch
@@ -51,11 +53,11 @@ def _is_lstm(cell) -> bool:
     return isinstance(cell, (nn.LSTM, nn.LSTMCell))
 
 
-def _zero_state(cell, batch_size: int, dtype) -> tuple:
-    """Zeros for (h,) or (h, c), each of shape (batch_size, hidden_size)."""
+def _zero_state(cell, batch_size: int, like: torch.Tensor) -> tuple:
+    """Zeros for (h,) or (h, c), each of shape (batch_size, hidden_size), with the dtype and device of `like`."""
     if not isinstance(cell, (nn.RNNBase, *_CELLS)):
         raise ValueError("a step function has no known hidden_size: pass its initial `state` explicitly.")
-    h = torch.zeros(batch_size, cell.hidden_size, dtype=dtype)
+    h = like.new_zeros(batch_size, cell.hidden_size)
     return (h, h.clone()) if _is_lstm(cell) else (h,)
 
 
@@ -85,9 +87,11 @@ def _as_sequence(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _dtype(cell, x):
-    params = list(cell.parameters()) if isinstance(cell, nn.Module) else []
-    return params[0].dtype if params else x.dtype
+def _to_module(cell, x: torch.Tensor) -> torch.Tensor:
+    """x detached and moved to the dtype and device of the module's parameters."""
+    param = next(cell.parameters(), None) if isinstance(cell, nn.Module) else None
+    x = x.detach()
+    return x if param is None else x.to(dtype=param.dtype, device=param.device)
 
 
 # --- spectral radius ---------------------------------------------------------------------------
@@ -113,21 +117,20 @@ def set_spectral_radius(rnn: nn.Module, radius: float) -> nn.Module:
 
 def jacobian_norms(cell, x: torch.Tensor, state=None, wrt: str = "h", ord=2) -> torch.Tensor:
     """‖∂s_t/∂s_0‖ for t = 1..seq_len (s = h, c or the whole state), as a product of one-step Jacobians."""
-    x = _as_sequence(x)
     _check_module(cell)
-    dtype = _dtype(cell, x)
-    state = _zero_state(cell, 1, dtype) if state is None else tuple(
-        s.detach().reshape(1, -1).to(dtype) for s in (state if isinstance(state, (tuple, list)) else (state,))
+    x = _to_module(cell, _as_sequence(x))
+    state = _zero_state(cell, 1, x) if state is None else tuple(
+        s.detach().reshape(1, -1).to(x) for s in (state if isinstance(state, (tuple, list)) else (state,))
     )
     hidden_size = state[0].shape[1]
     blocks = {"h": slice(0, hidden_size), "c": slice(hidden_size, 2 * hidden_size), "state": slice(None)}
     if wrt not in blocks or (wrt == "c" and len(state) < 2):
         raise ValueError(f"wrt={wrt!r}: use 'h', 'state', or 'c' (LSTM only).")
     n = sum(s.shape[1] for s in state)
-    eye = torch.eye(n, dtype=dtype)
+    eye = torch.eye(n, dtype=x.dtype, device=x.device)
     J = eye.clone()  # ∂s_0/∂s_0
     norms = []
-    for x_t in x.to(dtype):
+    for x_t in x:
         # n identical copies of the state as a batch: row i of the output picks ∂out_i/∂s in one backward
         leaves = tuple(s.expand(n, -1).clone().requires_grad_(True) for s in state)
         with torch.enable_grad():
@@ -166,10 +169,9 @@ def _chunks(seq_len: int, k):
 
 def input_grad_norms(cell, x: torch.Tensor, k=None) -> torch.Tensor:
     """‖∂L/∂x_t‖ for L = sum of the last output, with the state detached every k steps (k=None: full BPTT)."""
-    x = _as_sequence(x)
     _check_module(cell)
-    x = x.detach().to(_dtype(cell, x)).requires_grad_(True)
-    state = _zero_state(cell, 1, x.dtype)
+    x = _to_module(cell, _as_sequence(x)).requires_grad_(True)
+    state = _zero_state(cell, 1, x)
     for start, stop in _chunks(x.shape[0], k):
         state = tuple(s.detach() for s in state)  # truncation: no gradient flows into earlier chunks
         out, state = _run(cell, x[start:stop], state)
@@ -189,29 +191,36 @@ def _graph_nodes(tensor: torch.Tensor) -> int:
     return len(seen)
 
 
+def _forward_backward(cell, x: torch.Tensor, k, measure: bool = False) -> tuple:
+    """One pass over x in chunks of k steps (a loss and a backward per chunk); returns (peak bytes, peak nodes)."""
+    peak_bytes, peak_nodes = 0, 0
+    state = _zero_state(cell, 1, x)
+    for start, stop in _chunks(x.shape[0], k):
+        saved = {}
+
+        def pack(t):
+            saved[(t.data_ptr(), t.nelement(), t.dtype)] = t.nelement() * t.element_size()  # count shared storage once
+            return t
+
+        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t) if measure else nullcontext()
+        with hooks:
+            out, state = _run(cell, x[start:stop], tuple(s.detach() for s in state))
+            loss = out.pow(2).mean()
+        if measure:
+            peak_bytes, peak_nodes = max(peak_bytes, sum(saved.values())), max(peak_nodes, _graph_nodes(loss))
+        loss.backward()
+    return peak_bytes, peak_nodes
+
+
 def bptt_cost(cell, x: torch.Tensor, k=None, repeats: int = 1) -> dict:
-    """Seconds, peak saved-activation MB and peak graph nodes of forward+backward over x, detaching every k steps."""
-    x = _as_sequence(x)
+    """Seconds (best of repeats), peak saved-activation MB and peak graph nodes of BPTT over x, detaching every k steps."""
     _check_module(cell)
-    x = x.detach().to(_dtype(cell, x))
+    x = _to_module(cell, _as_sequence(x))
+    peak_bytes, peak_nodes = _forward_backward(cell, x, k, measure=True)  # also a warm-up for the timing
     best = math.inf
-    for _ in range(repeats):
-        peak_bytes, peak_nodes = 0, 0
+    for _ in range(max(1, repeats)):
         start_time = time.perf_counter()
-        state = _zero_state(cell, 1, x.dtype)
-        for start, stop in _chunks(x.shape[0], k):
-            saved = {}
-
-            def pack(t, saved=saved):
-                saved[(t.data_ptr(), t.nelement(), t.dtype)] = t.nelement() * t.element_size()
-                return t
-
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                out, state = _run(cell, x[start:stop], tuple(s.detach() for s in state))
-                loss = out.pow(2).mean()
-            peak_bytes = max(peak_bytes, sum(saved.values()))
-            peak_nodes = max(peak_nodes, _graph_nodes(loss))
-            loss.backward()
+        _forward_backward(cell, x, k)
         best = min(best, time.perf_counter() - start_time)
     if isinstance(cell, nn.Module):
         cell.zero_grad(set_to_none=True)

@@ -83,6 +83,8 @@ def test_bad_inputs_raise_clear_errors():
         input_grad_norms(nn.RNN(2, 3), torch.zeros(4, 2), k=0)
     with pytest.raises(TypeError, match="nn.RNN"):
         set_spectral_radius(nn.LSTM(2, 3), 1.0)
+    with pytest.raises(ValueError, match="initial `state`"):
+        jacobian_norms(lambda x_t, s: s, torch.zeros(4, 2))
     with pytest.raises(ValueError, match="_reverse"):
         gate_weights(nn.LSTM(2, 3), "_l1")
 
