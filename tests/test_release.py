@@ -1,0 +1,111 @@
+"""The committed release (assignments/) is what nbgrader makes of solutions/ today, and gives nothing away."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "sherlock_rnn_vs_gru"
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+SOURCE = REPO / "solutions" / ASSIGNMENT / NOTEBOOK
+RELEASE = REPO / "assignments" / ASSIGNMENT
+NBGRADER_KEYS = ("grade", "grade_id", "locked", "points", "solution", "task", "checksum")
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory) -> Path:
+    """Run nbgrader generate_assignment on a copy of solutions/ with a throwaway gradebook."""
+    course = tmp_path_factory.mktemp("release")
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(SOURCE.parent, course / "solutions" / ASSIGNMENT)  # checkpoints too: they must be dropped
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force",
+         f"--course-dir={course}", f"--db=sqlite:///{course / 'gradebook.db'}"],
+        cwd=course, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return course / "assignments" / ASSIGNMENT
+
+
+def _essence(nb) -> list[tuple]:
+    """What students get: each cell's type, source and nbgrader settings (no outputs, ids or volatile metadata)."""
+    out = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        out.append((cell.cell_type, cell.source, tuple((k, meta.get(k)) for k in NBGRADER_KEYS)))
+    return out
+
+
+def test_release_is_up_to_date_with_the_solution(regenerated):
+    committed = nbformat.read(RELEASE / NOTEBOOK, as_version=4)
+    fresh = nbformat.read(regenerated / NOTEBOOK, as_version=4)
+    assert _essence(committed) == _essence(fresh), (
+        "assignments/ is out of date with solutions/: run `make release` and commit assignments/")
+    assert committed.metadata.kernelspec.name == "python3"
+
+
+def test_release_holds_only_the_notebook(regenerated):
+    for folder in (RELEASE, regenerated):
+        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        assert files == [NOTEBOOK], f"{folder}: {files} (checkpoints or caches must not be released)"
+
+
+def _solution_only_lines(nb) -> set[str]:
+    """Distinctive lines that occur only inside BEGIN/END SOLUTION or BEGIN/END HIDDEN TESTS regions."""
+    region = re.compile(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", re.S)
+    secret, public = set(), set()
+    for cell in nb.cells:
+        for body in region.findall(cell.source):
+            secret.update(ln.strip() for ln in body.splitlines() if len(ln.strip()) >= 30)
+        public.update(ln.strip() for ln in region.sub("", cell.source).splitlines())
+    return secret - public
+
+
+def test_release_contains_no_solutions_or_hidden_tests():
+    source = nbformat.read(SOURCE, as_version=4)
+    text = (RELEASE / NOTEBOOK).read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text
+    secret = _solution_only_lines(source)
+    assert len(secret) > 40, "the source should have solution and hidden-test regions"
+    released = {ln.strip() for cell in nbformat.read(RELEASE / NOTEBOOK, as_version=4).cells
+                for ln in cell.source.splitlines()}
+    leaked = sorted(secret & released)
+    assert not leaked, f"solution-only lines in the release: {leaked[:5]}"
+
+
+def test_points_table_matches_the_graded_cells():
+    nb = nbformat.read(SOURCE, as_version=4)
+    auto = manual = 0
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            if meta.get("solution"):
+                manual += meta["points"]
+            else:
+                auto += meta["points"]
+    table = nb.cells[0].source
+    rows = re.findall(r"^\| [A-I] \|.*\| (autograded|by hand) \| (\d+) \|$", table, re.M)
+    assert sum(int(p) for kind, p in rows if kind == "autograded") == auto == 80
+    assert sum(int(p) for kind, p in rows if kind == "by hand") == manual == 20
+    assert "**100**" in table
+
+
+def test_every_autograded_part_has_visible_and_hidden_tests():
+    nb = nbformat.read(SOURCE, as_version=4)
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")]
+    parts = {"vocab", "batches", "gru", "model", "train", "eval"}
+    with_hidden = {c.metadata.nbgrader.grade_id.split("_")[0] for c in tests if "### BEGIN HIDDEN TESTS" in c.source}
+    assert with_hidden == parts
+    for cell in tests:
+        visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+        assert "assert" in visible, f"{cell.metadata.nbgrader.grade_id} has no visible test"
+        assert cell.metadata.nbgrader.locked
