@@ -213,7 +213,7 @@ def _forward_backward(cell, x: torch.Tensor, k, measure: bool = False) -> tuple:
 
 
 def bptt_cost(cell, x: torch.Tensor, k=None, repeats: int = 1) -> dict:
-    """Seconds (best of repeats), peak saved-activation MB and peak graph nodes of BPTT over x, detaching every k steps."""
+    """Seconds (best of repeats), peak saved-activation MB and graph nodes of BPTT over x, detaching every k steps."""
     _check_module(cell)
     x = _to_module(cell, _as_sequence(x))
     peak_bytes, peak_nodes = _forward_backward(cell, x, k, measure=True)  # also a warm-up for the timing
