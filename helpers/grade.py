@@ -74,7 +74,8 @@ class Course:
 
     def nbgrader(self, *args: str, log: Path | None = None, echo: bool = True) -> tuple[int, str]:
         """Run ``nbgrader <args>`` on this course; return its exit status and its whole log."""
-        cmd = [sys.executable, "-m", "nbgrader", *args, f"--course-dir={self.root}", f"--db={self.db}"]
+        cmd = [sys.executable, "-m", "nbgrader", *args,  # not every app knows --course-dir/--db; these it does
+               f"--CourseDirectory.root={self.root}", f"--CourseDirectory.db_url={self.db}"]
         _venv_on_path()
         proc = subprocess.Popen(cmd, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1)
@@ -230,17 +231,14 @@ def _check_released(course: Course, assignment: str) -> None:
 
 
 def _log_sections(log: str, assignment: str) -> dict[str, str]:
-    """Split nbgrader's autograde log into one piece per student."""
+    """Split nbgrader's autograde log into one piece per student (lines follow the last student named)."""
     sections: dict[str, list[str]] = {}
     current = None
-    pattern = re.compile(rf"submitted/([^/]+)/{re.escape(assignment)}")
+    path = re.compile(rf"(?:submitted|autograded)/([^/]+)/{re.escape(assignment)}\b")
     for line in log.splitlines():
-        m = pattern.search(line)
-        if m and ("Sanitizing" in line or "error processing assignment" in line or "Creating/updating student" in line):
+        m = path.search(line) or re.search(r"Creating/updating student with ID '([^']+)'", line)
+        if m:
             current = m.group(1)
-        m2 = re.search(r"Creating/updating student with ID '([^']+)'", line)
-        if m2:
-            current = m2.group(1)
         if current:
             sections.setdefault(current, []).append(line)
     return {k: "\n".join(v) for k, v in sections.items()}
@@ -274,25 +272,37 @@ def _scores(course: Course, assignment: str, student: str, notebooks: list[str])
     return auto, auto_max, pending
 
 
-def _locked_sources(nb_json: dict) -> dict[str, str]:
-    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]).strip()
-            for c in nb_json.get("cells", [])
-            if c.get("metadata", {}).get("nbgrader", {}).get("locked") and "grade_id" in c["metadata"]["nbgrader"]}
+def _locked_cells(nb_json: dict) -> dict[str, tuple[str, bool]]:
+    """grade_id -> (source, is a test cell) for every locked cell."""
+    cells = {}
+    for c in nb_json.get("cells", []):
+        meta = c.get("metadata", {}).get("nbgrader", {})
+        if meta.get("locked") and "grade_id" in meta:
+            cells[meta["grade_id"]] = ("".join(c["source"]).strip(), bool(meta.get("grade")))
+    return cells
 
 
-def _tampering(course: Course, assignment: str, student: str, notebook: str) -> tuple[list[str], list[str]]:
-    """Locked cells a student changed or deleted (nbgrader restores both; this says who did it)."""
+def _tampering(course: Course, assignment: str, student: str, notebook: str) -> list[str]:
+    """Notes on locked cells a student changed or deleted (nbgrader restores edits and deleted tests)."""
     try:
         release = json.loads((course.release(assignment) / f"{notebook}.ipynb").read_text())
         submitted = json.loads((course.submitted() / student / assignment / f"{notebook}.ipynb").read_text())
     except (OSError, ValueError):
-        return [], []
-    expected, got = _locked_sources(release), _locked_sources(submitted)
+        return []
+    expected, got = _locked_cells(release), _locked_cells(submitted)
     with course.gradebook() as gb:  # the master copies, hidden tests included
         master = {c.name: c.source.strip() for c in gb.find_notebook(notebook, assignment).source_cells}
-    edited = [k for k in expected if k in got and got[k] not in (expected[k], master.get(k))]
-    deleted = [k for k in expected if k not in got]
-    return edited, deleted
+    edited = [k for k in expected if k in got and got[k][0] not in (expected[k][0], master.get(k))]
+    deleted_tests = [k for k, (_, test) in expected.items() if k not in got and test]
+    deleted_other = [k for k, (_, test) in expected.items() if k not in got and not test]
+    notes = []
+    if edited:
+        notes.append("edited test/read-only cells, restored before grading: " + ", ".join(edited))
+    if deleted_tests:
+        notes.append("deleted test cells, put back and graded: " + ", ".join(deleted_tests))
+    if deleted_other:
+        notes.append("deleted read-only cells (nbgrader does not put these back): " + ", ".join(deleted_other))
+    return notes
 
 
 def _timeouts(notebook: Path) -> list[str]:
@@ -333,12 +343,15 @@ def autograde(course: Course, assignment: str, args) -> int:
     code, log = course.nbgrader("autograde", assignment, *flags, *extra, log=log_path)
     seconds = time.perf_counter() - start
     sections = _log_sections(log, assignment)
+    if code != 0 and not sections:
+        print(log[-3000:])
+        raise GradingError(f"nbgrader autograde failed before grading anyone (log above; full log {log_path}).")
     outcomes = []
     for student in students:
         out = Outcome(student)
         section = sections.get(student, "")
         graded_dir = course.root / "autograded" / student / assignment
-        if f"error processing assignment: " in section or f"for student '{student}'" in section:
+        if "error processing assignment: " in section or f"for student '{student}'" in section:
             out.status, out.notes = "failed", [_failure_reason(section)]
         elif "Skipping existing assignment" in section or (graded_before[student] and not section):
             out.status = "skipped"
@@ -352,11 +365,7 @@ def autograde(course: Course, assignment: str, args) -> int:
                 for cell in _timeouts(graded_dir / f"{nb}.ipynb"):
                     out.notes.append(f"{cell}: stopped at the per-cell time limit; the rest was graded")
             for nb in notebooks:
-                edited, deleted = _tampering(course, assignment, student, nb)
-                if edited:
-                    out.notes.append("edited test/read-only cells, restored before grading: " + ", ".join(edited))
-                if deleted:
-                    out.notes.append("deleted test cells, put back and graded: " + ", ".join(deleted))
+                out.notes += _tampering(course, assignment, student, nb)
             if not any((course.submitted() / student / assignment / "checkpoints").rglob("*.pt")):
                 out.notes.append("no checkpoints submitted: training-based tests could not pass")
         outcomes.append(out)
@@ -365,9 +374,6 @@ def autograde(course: Course, assignment: str, args) -> int:
     if failed:
         print(f"\n{len(failed)} submission(s) could not be graded and need your attention (listed above as FAILED).")
         return 1
-    if code != 0 and not outcomes:
-        print(log[-3000:])
-        return 2
     return 0
 
 
@@ -420,10 +426,14 @@ def export(course: Course, assignment: str, args) -> int:
     rows = target.read_text().strip().splitlines()[1:]
     print(f"Wrote {len(rows)} row(s) for {assignment} to {target}.")
     with course.gradebook() as gb:
-        pending = [s.student.id for s in gb.find_assignment(assignment).submissions if s.needs_manual_grade]
+        submissions = {s.student.id: s.needs_manual_grade for s in gb.find_assignment(assignment).submissions}
+    ungraded = sorted(s for s in submissions if not (course.root / "autograded" / s / assignment).is_dir())
+    pending = sorted(s for s, manual in submissions.items() if manual and s not in ungraded)
+    if ungraded:
+        print(f"Note: {len(ungraded)} submission(s) were never autograded (they score 0 here): " + ", ".join(ungraded))
     if pending:
         print(f"Note: {len(pending)} submission(s) still have parts to grade by hand; their scores are incomplete: "
-              + ", ".join(sorted(pending)))
+              + ", ".join(pending))
     return 0
 
 
