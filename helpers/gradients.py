@@ -1,4 +1,4 @@
-"""Gradients through time: Jacobian norms, truncated BPTT, its cost, a gate explorer and exercise checks.
+"""Gradients through time: Jacobian norms, truncated BPTT and its cost.
 
 Used by lectures 03 (backpropagation through time) and 04 (LSTM and GRU gates). The functions that
 run a recurrent module take one sequence ``x`` of shape ``(seq_len, input_size)`` (no batch dimension)
@@ -9,24 +9,11 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from numbers import Number
 
 import torch
 from torch import nn
 
-__all__ = [
-    "bptt_cost",
-    "check_answer",
-    "gate_explorer",
-    "gate_weights",
-    "gru_gates",
-    "input_grad_norms",
-    "jacobian_norms",
-    "lstm_gates",
-    "plot_gates",
-    "set_spectral_radius",
-    "spectral_radius",
-]
+__all__ = ["bptt_cost", "input_grad_norms", "jacobian_norms", "set_spectral_radius", "spectral_radius"]
 
 _CELLS = (nn.RNNCell, nn.GRUCell, nn.LSTMCell)
 
@@ -225,133 +212,3 @@ def bptt_cost(cell, x: torch.Tensor, k=None, repeats: int = 1) -> dict:
     if isinstance(cell, nn.Module):
         cell.zero_grad(set_to_none=True)
     return {"seconds": best, "saved_MB": peak_bytes / 2**20, "graph_nodes": peak_nodes}
-
-
-# --- per-gate weights of PyTorch's recurrent layers ---------------------------------------------------
-
-_GATES = {nn.LSTM: "ifgo", nn.GRU: "rzn", nn.RNN: ""}
-
-
-def gate_weights(module: nn.RNNBase, suffix: str = "_l0") -> dict:
-    """Split a PyTorch layer's stacked weights into per-gate tensors named as in its docs (W_ii, W_hf, b_in, ...)."""
-    if type(module) not in _GATES:
-        raise TypeError(f"gate_weights needs an nn.LSTM, nn.GRU or nn.RNN, got {type(module).__name__}.")
-    if not hasattr(module, "weight_ih" + suffix):
-        raise ValueError(f"{type(module).__name__} has no weights with suffix {suffix!r}; "
-                         "use '_l0', '_l1', ... and '_reverse' for the backward direction (e.g. '_l0_reverse').")
-    gates = _GATES[type(module)] or "h"
-    p = {}
-    for kind in ("weight", "bias"):
-        if kind == "bias" and not module.bias:
-            continue
-        for src in ("i", "h"):
-            blocks = getattr(module, f"{kind}_{src}h{suffix}").chunk(len(gates))
-            for gate, block in zip(gates, blocks):
-                p[f"{'W' if kind == 'weight' else 'b'}_{src}{gate}"] = block
-    return p
-
-
-# --- gates of a one-unit LSTM / GRU (for the gate explorer) ----------------------------------------
-
-def _sigmoid(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-v))
-
-
-def lstm_gates(x, h_prev, c_prev, w_x, w_h, b) -> dict:
-    """One step of a one-unit LSTM; w_x, w_h, b are dicts over gates 'i', 'f', 'g', 'o'; returns gates and c, h."""
-    z = {gate: w_x[gate] * x + w_h[gate] * h_prev + b[gate] for gate in "ifgo"}
-    i, f, o = _sigmoid(z["i"]), _sigmoid(z["f"]), _sigmoid(z["o"])  # input, forget, output gates
-    g = math.tanh(z["g"])  # candidate cell value
-    c = f * c_prev + i * g  # the additive cell-state path
-    return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": o * math.tanh(c)}
-
-
-def gru_gates(x, h_prev, w_x, w_h, b, b_hn: float = 0.0) -> dict:
-    """One step of a one-unit GRU as PyTorch computes it; b["n"] is b_in, and b_hn sits inside r * (W_hn h + b_hn)."""
-    r = _sigmoid(w_x["r"] * x + w_h["r"] * h_prev + b["r"])  # reset gate
-    z = _sigmoid(w_x["z"] * x + w_h["z"] * h_prev + b["z"])  # update gate
-    n = math.tanh(w_x["n"] * x + b["n"] + r * (w_h["n"] * h_prev + b_hn))  # candidate; r gates the recurrent term
-    return {"r": r, "z": z, "n": n, "h": (1 - z) * n + z * h_prev}
-
-
-def plot_gates(values: dict, prev: dict, ax=None, title=None):
-    """Bar chart of gate values next to the previous and new state (values from lstm_gates or gru_gates)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3), dpi=90)
-    names = [k for k in values if k not in ("c", "h")]
-    states = [(f"{k} prev", prev[k]) for k in prev] + [(f"{k} new", values[k]) for k in prev]
-    labels = names + [s for s, _ in states]
-    heights = [values[k] for k in names] + [v for _, v in states]
-    colors = ["tab:blue"] * len(names) + ["tab:gray"] * len(prev) + ["tab:orange"] * len(prev)
-    bars = ax.bar(labels, heights, color=colors)
-    ax.bar_label(bars, fmt="%.2f", fontsize=8)
-    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_ylim(min(-1.1, min(heights) - 0.3), max(1.1, max(heights) + 0.3))
-    ax.set_ylabel("value")
-    ax.set_xlabel("gates (blue), previous state (gray), new state (orange)")
-    ax.set_title(title or "gate values and the state update")
-    return ax
-
-
-def gate_explorer(cell: str = "lstm"):
-    """An ipywidgets panel: sliders for x, h_prev, c_prev and the biases/weights of a one-unit LSTM or GRU."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    if cell not in ("lstm", "gru"):
-        raise ValueError(f"cell={cell!r}: use 'lstm' or 'gru'.")
-    gates = "ifgo" if cell == "lstm" else "rzn"
-
-    def slider(name, value, lo=-3.0, hi=3.0):
-        return widgets.FloatSlider(value=value, min=lo, max=hi, step=0.1, description=name,
-                                   continuous_update=False)
-
-    inputs = {"x": slider("x", 1.0), "h_prev": slider("h_prev", 0.5, -1, 1)}
-    if cell == "lstm":
-        inputs["c_prev"] = slider("c_prev", 1.0)
-    weights = {f"w_x[{g}]": slider(f"w_x[{g}]", 1.0) for g in gates}
-    weights |= {f"w_h[{g}]": slider(f"w_h[{g}]", 1.0) for g in gates}
-    weights |= {f"b[{g}]": slider(f"b[{g}]", 0.0, -5, 5) for g in gates}
-
-    def show(**kw):
-        w_x = {g: kw[f"w_x[{g}]"] for g in gates}
-        w_h = {g: kw[f"w_h[{g}]"] for g in gates}
-        b = {g: kw[f"b[{g}]"] for g in gates}
-        if cell == "lstm":
-            values = lstm_gates(kw["x"], kw["h_prev"], kw["c_prev"], w_x, w_h, b)
-            prev = {"c": kw["c_prev"], "h": kw["h_prev"]}
-        else:
-            values = gru_gates(kw["x"], kw["h_prev"], w_x, w_h, b)
-            prev = {"h": kw["h_prev"]}
-        plot_gates(values, prev, title=f"one-unit {cell.upper()}: gates and state update")
-        plt.show()
-
-    controls = {**inputs, **weights}
-    out = widgets.interactive_output(show, controls)
-    column = lambda ws: widgets.VBox(list(ws))  # noqa: E731
-    panel = widgets.HBox([column(inputs.values()), column(list(weights.values())[: len(gates) * 2]),
-                          column(list(weights.values())[len(gates) * 2:])])
-    return widgets.VBox([panel, out])
-
-
-# --- exercises ------------------------------------------------------------------------------------
-
-def check_answer(answer, expected, hint: str, tol: float = 1e-6) -> bool:
-    """Print "correct" if `answer` matches `expected` (numbers within tol, also elementwise), else "not yet: hint"."""
-    if answer is None:
-        print(f"not yet: replace `answer = None` with your answer. Hint: {hint}")
-        return False
-    try:
-        if isinstance(expected, (Number, torch.Tensor, list, tuple)) and not isinstance(expected, bool):
-            a = torch.as_tensor(answer, dtype=torch.float64)
-            e = torch.as_tensor(expected, dtype=torch.float64)
-            ok = a.shape == e.shape and bool(((a - e).abs() <= tol).all())
-        else:
-            ok = answer == expected
-    except (TypeError, ValueError, RuntimeError):
-        ok = False
-    print("correct" if ok else f"not yet: {hint}")
-    return ok

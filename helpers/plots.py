@@ -1,4 +1,4 @@
-"""Figures the lectures share: training curves of several runs, gradient norms through time."""
+"""Figures the lectures share: training curves of several runs, gradient norms through time, gate values."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -65,4 +65,24 @@ def plot_grad_norms(norms: dict, ax=None, log: bool = True):
            title="Gradient norm through time")
     ax.grid(alpha=0.3, which="both" if log else "major")
     ax.legend(fontsize="small")
+    return ax
+
+
+def plot_gates(values: dict, prev: dict, ax=None, title=None):
+    """Bar chart of gate values next to the previous and new state (values from lstm_gates or gru_gates)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3), dpi=90)
+    names = [k for k in values if k not in ("c", "h")]
+    states = [(f"{k} prev", prev[k]) for k in prev] + [(f"{k} new", values[k]) for k in prev]
+    labels = names + [s for s, _ in states]
+    heights = [values[k] for k in names] + [v for _, v in states]
+    colors = ["tab:blue"] * len(names) + ["tab:gray"] * len(prev) + ["tab:orange"] * len(prev)
+    bars = ax.bar(labels, heights, color=colors)
+    ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylim(min(-1.1, min(heights) - 0.3), max(1.1, max(heights) + 0.3))
+    ax.set_ylabel("value")
+    ax.set_xlabel("gates (blue), previous state (gray), new state (orange)")
+    ax.set_title(title or "gate values and the state update")
     return ax

@@ -1,11 +1,12 @@
-"""Structure of lectures 01-02 and their exercise checker (nbval runs the notebooks themselves)."""
+"""Structure of lectures 01-02 and the exercise checker they use (nbval runs the notebooks themselves)."""
 import contextlib
 import io
-import math
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from helpers.exercises import check
 
 LECTURES = Path(__file__).resolve().parent.parent / "lectures"
 NOTEBOOKS = ["01_sequential_data.ipynb", "02_rnn_activations.ipynb"]
@@ -14,14 +15,6 @@ NOTEBOOKS = ["01_sequential_data.ipynb", "02_rnn_activations.ipynb"]
 def code_cells(name):
     nb = nbformat.read(LECTURES / name, as_version=4)
     return [c for c in nb.cells if c.cell_type == "code"]
-
-
-def load_checker(name):
-    """The notebook's own `check` function, run from its source."""
-    source = next(c.source for c in code_cells(name) if c.source.lstrip().startswith("import math\ndef check"))
-    namespace = {"math": math}
-    exec(source, namespace)
-    return namespace["check"]
 
 
 def printed(check, *args):
@@ -54,8 +47,11 @@ def test_exercises_are_unanswered_and_solutions_pass(name):
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_checker_tells_right_from_wrong(name):
-    check = load_checker(name)
+def test_exercises_use_the_shared_checker(name):
+    assert any("from helpers.exercises import check" in c.source for c in code_cells(name))
+
+
+def test_checker_tells_right_from_wrong():
     assert printed(check, None, (64, 25, 80), "h") == "not answered yet"
     assert printed(check, (64, 25, 80), (64, 25, 80), "h") == "correct"
     assert printed(check, (25, 64, 80), (64, 25, 80), "order?") == "not yet: order?"
