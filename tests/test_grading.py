@@ -16,7 +16,6 @@ Kernels run sandboxed when helpers.sandbox works here, otherwise with --no-sandb
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 import shutil

@@ -1,0 +1,115 @@
+"""Seconds per submission for autograding the Sherlock lab, the way an instructor runs it.
+
+Builds a temporary course (release + N copies of a finished reference submission with its
+checkpoints), then times ``python -m helpers.grade autograde`` over all of them. The autograder
+never trains, so this is kernel start-up, imports, loading the text, the tests, evaluation on a
+slice of held-out text, short samples and a figure.
+
+    python -m benchmarks.grading                   # 4 submissions, sandboxed, full mode
+    python -m benchmarks.grading --submissions 8 --no-sandbox
+
+The reference submission is ``solutions/sherlock_rnn_vs_gru/`` with the checkpoints its last
+full-mode run left (train them by running the notebook once, COURSE_FAST unset). With
+``--fast`` the notebook is first run in fast mode and graded in fast mode (tiny models).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "sherlock_rnn_vs_gru"
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+
+
+def _reference(fast: bool, workdir: Path) -> Path:
+    source = REPO / "solutions" / ASSIGNMENT
+    folder = workdir / "reference"
+    folder.mkdir()
+    shutil.copy(source / NOTEBOOK, folder / NOTEBOOK)
+    ckpt = source / "checkpoints" / ("fast" if fast else "")
+    if not fast:
+        if not all((ckpt / f"{c}.pt").is_file() for c in ("rnn", "gru")):
+            raise SystemExit(f"No full-mode checkpoints in {ckpt}: run the solution notebook once in full mode "
+                             "(COURSE_FAST unset), or pass --fast.")
+        (folder / "checkpoints").mkdir()
+        for c in ("rnn", "gru"):
+            shutil.copy(ckpt / f"{c}.pt", folder / "checkpoints" / f"{c}.pt")
+        return folder
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    nbformat.write(nb, folder / NOTEBOOK)
+    return folder
+
+
+def _run(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--submissions", type=int, default=4)
+    parser.add_argument("--no-sandbox", action="store_true", help="grade without the bubblewrap sandbox")
+    parser.add_argument("--fast", action="store_true", help="train and grade tiny fast-mode models")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary course and print its path")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ, COURSE_FAST="1" if args.fast else "0")
+    env.setdefault("COURSE_DATA_MIRROR", str(REPO.parent / "shared" / "data"))
+    os.environ.update(env)
+    workdir = Path(tempfile.mkdtemp(prefix="grading-bench-"))
+    try:
+        course = workdir / "course"
+        (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
+        shutil.copy(REPO / "nbgrader_config.py", course)
+        shutil.copy(REPO / "solutions" / ASSIGNMENT / NOTEBOOK, course / "solutions" / ASSIGNMENT / NOTEBOOK)
+        grade = [sys.executable, "-m", "helpers.grade"]
+        release = _run(grade + ["release", ASSIGNMENT, f"--course-dir={course}"], env)
+        if release.returncode:
+            raise SystemExit(release.stdout + release.stderr)
+        reference = _reference(args.fast, workdir)
+        for i in range(args.submissions):
+            shutil.copytree(reference, course / "submitted" / f"student{i:03d}" / ASSIGNMENT)
+
+        cmd = grade + ["autograde", ASSIGNMENT, f"--course-dir={course}"] + (["--no-sandbox"] if args.no_sandbox else [])
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        result = _run(cmd, env)
+        seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        if result.returncode:
+            raise SystemExit(result.stdout[-4000:] + result.stderr[-2000:])
+        graded = len(re.findall(r"80/80 autograded", result.stdout))
+        cores = os.cpu_count()
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(f"machine: {platform.machine()} {platform.system()}, {cores} CPU core(s), load average {load:.1f} at the end")
+        print(f"mode: {'fast' if args.fast else 'full'} models; sandbox: {'off' if args.no_sandbox else 'on'}; "
+              f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}")
+        print(f"{args.submissions} submissions autograded in {seconds:.1f} s "
+              f"({graded} with full autograded marks): {seconds / args.submissions:.1f} s per submission "
+              "(including the one-off nbgrader start-up)")
+        print(f"CPU time (user+sys, nbgrader and kernels): {cpu:.1f} s, {cpu / args.submissions:.1f} s per submission "
+              "(what one submission costs on an otherwise idle machine)")
+        if args.keep:
+            print(f"course kept at {course}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
