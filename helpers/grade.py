@@ -369,7 +369,10 @@ def autograde(course: Course, assignment: str, args) -> int:
             if not any((course.submitted() / student / assignment / "checkpoints").rglob("*.pt")):
                 out.notes.append("no checkpoints submitted: training-based tests could not pass")
         outcomes.append(out)
-    print(_summary(outcomes, assignment, seconds))
+    summary = _summary(outcomes, assignment, seconds)
+    print(summary)
+    with log_path.open("a") as fh:  # the summary also closes the saved log
+        fh.write("\n" + summary + "\n")
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print(f"\n{len(failed)} submission(s) could not be graded and need your attention (listed above as FAILED).")
