@@ -67,7 +67,7 @@ class Limits:
     cpu_seconds: int = 900  # CPU time per process
     wall_seconds: int = 900  # lifetime of the kernel; it is killed after that
     tmp_mb: int = 512  # private /tmp and /dev/shm (memory-backed)
-    threads: int = 0  # OMP/MKL threads; 0 means min(4, CPUs)
+    threads: int = 0  # OMP/MKL/OpenBLAS threads; 0: the grader's OMP_NUM_THREADS, else min(4, CPUs)
     uid: int = 65534  # unprivileged uid/gid the kernel runs as when grading as root
     gid: int = 65534
 

@@ -55,7 +55,7 @@ SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt/con
 ENV_KEEP = (
     "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "NBGRADER_VALIDATING",
     "COURSE_FAST", "COURSE_DEVICE", "COURSE_DATA_DIR", "COURSE_DATA_MIRROR",
-    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MPLBACKEND",
+    "MPLBACKEND",
 )
 
 
@@ -173,6 +173,20 @@ def build_command(
     return args + list(inner)
 
 
+def kernel_threads(requested: int = 0) -> int:
+    """Threads for torch/BLAS in the kernel: --threads, else the grader's OMP_NUM_THREADS, else min(4, CPUs).
+
+    One number for OMP, MKL and OpenBLAS alike: torch takes MKL_NUM_THREADS over
+    OMP_NUM_THREADS, and a mismatch makes small tensor operations several times slower.
+    """
+    if requested > 0:
+        return requested
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return min(4, os.cpu_count() or 1)
+
+
 def kernel_env(python: str, threads: int) -> dict[str, str]:
     venv_bin = str(Path(python).parent)
     env = {
@@ -208,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-seconds", type=int, default=1800, help="CPU time per process (RLIMIT_CPU)")
     p.add_argument("--wall-seconds", type=float, default=1800, help="kernel lifetime; then it is killed")
     p.add_argument("--tmp-mb", type=int, default=512, help="size of the private /tmp and /dev/shm")
-    p.add_argument("--threads", type=int, default=0, help="OMP/MKL threads (0: min(4, CPUs))")
+    p.add_argument("--threads", type=int, default=0, help="OMP/MKL/OpenBLAS threads (0: the grader's OMP_NUM_THREADS, else min(4, CPUs))")
     p.add_argument("--uid", type=int, default=65534, help="uid the kernel runs as when grading as root")
     p.add_argument("--gid", type=int, default=65534, help="gid the kernel runs as when grading as root")
     p.add_argument("--ro", action="append", default=[], help="extra read-only path (repeatable)")
@@ -281,7 +295,23 @@ def load_settings(ipc_dir: Path) -> list[str]:
     return [str(a) for a in data["args"]]
 
 
+def _die_with_parent() -> None:
+    """Get SIGTERM when the process that started us (nbgrader) dies, so no sandbox outlives it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # it died before prctl took effect
+        return 1
     argv = sys.argv[1:] if argv is None else argv
     ns = parser().parse_args(argv)
     inner = ns.inner[1:] if ns.inner[:1] == ["--"] else ns.inner
@@ -297,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser().parse_args([*argv[: len(argv) - len(ns.inner)], *load_settings(ipc_dir), "--", *inner])
     workdir = Path.cwd().resolve()
     _check_workdir(workdir)
-    threads = ns.threads or min(4, os.cpu_count() or 1)
+    threads = kernel_threads(ns.threads)
     rw = [ipc_dir]
     # The connection file (in the grader's private runtime folder) goes in as a copy.
     conn_fd = os.open(conn, os.O_RDONLY)
