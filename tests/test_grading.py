@@ -169,6 +169,8 @@ def test_reference_gets_full_autograded_marks(graded):
     scores = _scores(course, "alice")
     assert {k: scores[k] for k in AUTO_POINTS} == AUTO_POINTS, result.stdout
     assert "alice  80/80 autograded, 3 part(s) to grade by hand" in result.stdout
+    if not _sandbox_flags():  # the sandbox works here, so grading must have used it
+        assert "(sandboxed)" in result.stdout
 
 
 def test_untouched_release_gets_zero_without_crashing(graded):
