@@ -21,6 +21,6 @@ def test_char_lm_rejects_zero_steps():
 
 def test_quality_reports_each_cell():
     results = quality.main(TINY + ["--seconds", "0.5", "--num-layers", "1", "--corpora", "tinyshakespeare",
-                                   "--eval-every", "1000"])
+                                   "--eval-every", "1000", "--max-eval-batches", "2"])
     assert [r["cell"] for r in results] == ["rnn", "gru"]
     assert all(r["val_nats_per_char"] > 0 for r in results)
