@@ -55,7 +55,12 @@ feedback: $(STAMP)
 export: $(STAMP)
 	$(PY) -m helpers.grade export $(ASSIGNMENT) $(GRADE_ARGS)
 
-grade: autograde feedback export
+# Feedback and grades are produced even when a submission could not be graded;
+# the exit status still reports that failure.
+grade: $(STAMP)
+	@status=0; $(PY) -m helpers.grade autograde $(ASSIGNMENT) $(GRADE_ARGS) || status=$$?; \
+	$(PY) -m helpers.grade feedback $(ASSIGNMENT) $(GRADE_ARGS) && \
+	$(PY) -m helpers.grade export $(ASSIGNMENT) $(GRADE_ARGS) && exit $$status
 
 clean-cache:
 	rm -rf data/sherlock data/shakespeare data/imdb

@@ -166,7 +166,7 @@ def _fetch_file(dataset: DataSet, file: DataFile) -> Path:
             local = _mirror_folder(mirror) / file.path
             try:
                 _copy_verified(local, target, file.mirror_sha256)
-                return target
+                return _readable(target)
             except (OSError, ChecksumError) as err:
                 tried.append(f"mirror folder: {local} ({err})")
     else:
@@ -175,10 +175,16 @@ def _fetch_file(dataset: DataSet, file: DataFile) -> Path:
     for url, digest in sources:
         try:
             _download(url, target, digest)
-            return target
+            return _readable(target)
         except Exception as err:  # noqa: BLE001 - every failure becomes one line of the report
             tried.append(f"{url} ({_short(err)})")
     raise DataUnavailableError(_unavailable_message(dataset, target, tried)) from None
+
+
+def _readable(path: Path) -> Path:
+    """Make a cached file readable like any other data file (temporary files start private, 0600)."""
+    path.chmod(0o644)  # the sandboxed grading kernel runs as another uid and must read the cache
+    return path
 
 
 def _mirror_folder(mirror: str) -> Path:

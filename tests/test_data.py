@@ -488,3 +488,18 @@ def test_readme_one_liner_prints_the_canon_length(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(len((SHARED / "sherlock" / "cano.txt").read_text(encoding="utf-8")))
+
+
+def test_cached_files_are_readable_by_other_users(server, cache, monkeypatch, tmp_path):
+    """The sandboxed grading kernel runs as another uid and reads the same cache."""
+    server.routes["/canonical/toy.txt"] = ("ok", BODY)
+    register(monkeypatch, [server.url + "/canonical/toy.txt"], sha256=BODY_SHA)
+    downloaded = data.fetch("toy")
+    assert downloaded.stat().st_mode & 0o777 == 0o644
+
+    downloaded.unlink()
+    mirror = tmp_path / "mirror"
+    (mirror / "toy").mkdir(parents=True)
+    (mirror / "toy" / "toy.txt").write_bytes(BODY)
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
+    assert data.fetch("toy").stat().st_mode & 0o777 == 0o644
