@@ -132,6 +132,21 @@ class History:
             out["tokens_per_second"] = self.tokens[-1] / max(self.seconds[-1], 1e-9)
         return out
 
+    def summary(self) -> str:
+        """One line for the end of a run: steps, time, and the last losses and metrics."""
+        f = self.final()
+        parts = [f"{f['steps']} steps in {f.get('seconds', 0.0):.0f} s"]
+        if "train_loss" in f:
+            parts.append(f"train loss {f['train_loss']:.3f}")
+        if "val_loss" in f:
+            unit = " nats/char" if self.kind == "char_lm" else ""
+            parts.append(f"validation loss {f['val_loss']:.3f}{unit}")
+        if "val_bpc" in f:
+            parts.append(f"{f['val_bpc']:.3f} bits/char")
+        if "val_acc" in f:
+            parts.append(f"validation accuracy {f['val_acc']:.3f}")
+        return ", ".join(parts)
+
     def to_dict(self) -> dict:
         """Plain lists and strings (stored in checkpoints)."""
         return asdict(self)
@@ -410,5 +425,7 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
         raise KeyboardInterrupt(f"Training stopped mid-step; {path} holds {where}. Rerun the cell to resume.") from None
     finally:
         bar.close()
+    if config.progress:  # a stored notebook shows this line even where the progress widget cannot render
+        print("Trained " + history.summary() + ".")
     model.eval()
     return history

@@ -444,3 +444,12 @@ def test_bad_train_arguments(data):
         train(small, task, config())
     with pytest.raises(ValueError, match="max_batches"):
         evaluate(char_model(vocab), task, max_batches=0)
+
+
+def test_a_finished_run_prints_one_summary_line(data, capsys):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=16)
+    history = train(char_model(vocab), task, config(max_steps=5, eval_every=None, progress=True))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Trained ")]
+    assert lines == [f"Trained {history.summary()}."]
+    assert lines[0].startswith("Trained 5 steps in ") and "nats/char" in lines[0] and "bits/char" in lines[0]
