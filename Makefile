@@ -18,7 +18,7 @@ PY    := $(VENV)/bin/python
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 
-.PHONY: setup lab test release collect autograde feedback export grade clean-cache FORCE
+.PHONY: setup sandbox-deps lab test release collect autograde feedback export grade clean-cache FORCE
 
 setup: $(STAMP)
 
@@ -33,10 +33,21 @@ $(STAMP): pyproject.toml Makefile $(VENV)/.torch-spec
 	$(PY) -m pip install --quiet --editable .
 	@touch $@
 
+# Grading runs students' code inside bubblewrap (see helpers/sandbox.py). Install it where we
+# can do so without asking: as root, or with password-less sudo, through apt-get.
+sandbox-deps:
+	@command -v bwrap >/dev/null 2>&1 || [ "$$(uname -s)" != Linux ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then SUDO=; \
+	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; \
+	  else echo "bubblewrap (bwrap) is missing; grading and its tests need it. Install it, e.g. 'sudo apt-get install bubblewrap'."; exit 0; fi; \
+	  echo "Installing bubblewrap for sandboxed grading"; \
+	  $$SUDO apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }; }
+
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) sandbox-deps
 	COURSE_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------
@@ -46,7 +57,7 @@ release: $(STAMP)
 collect: $(STAMP)
 	$(PY) -m helpers.grade collect $(ASSIGNMENT) $(GRADE_ARGS)
 
-autograde: $(STAMP)
+autograde: $(STAMP) sandbox-deps sandbox-deps
 	$(PY) -m helpers.grade autograde $(ASSIGNMENT) $(GRADE_ARGS)
 
 feedback: $(STAMP)
@@ -57,7 +68,7 @@ export: $(STAMP)
 
 # Feedback and grades are produced even when a submission could not be graded;
 # the exit status still reports that failure.
-grade: $(STAMP)
+grade: $(STAMP) sandbox-deps
 	@status=0; $(PY) -m helpers.grade autograde $(ASSIGNMENT) $(GRADE_ARGS) || status=$$?; \
 	$(PY) -m helpers.grade feedback $(ASSIGNMENT) $(GRADE_ARGS) && \
 	$(PY) -m helpers.grade export $(ASSIGNMENT) $(GRADE_ARGS) && exit $$status

@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import nbformat
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -174,7 +175,11 @@ def test_readme_names_only_settings_the_code_reads():
     text = README.read_text(encoding="utf-8")
     code = "\n".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "helpers").glob("*.py"))
     code += (REPO_ROOT / "Makefile").read_text() + (REPO_ROOT / ".ci" / "run").read_text()
-    for variable in sorted(set(re.findall(r"\bCOURSE_[A-Z_]+\b", text))):
+    for notebook in (REPO_ROOT / "lectures").glob("*.ipynb"):  # a lecture may read its own settings
+        code += "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+    from helpers.sandbox import Limits  # COURSE_SANDBOX_<NAME> sets the field <name> of Limits
+    code += "\n".join(f"COURSE_SANDBOX_{f.upper()}" for f in Limits.__dataclass_fields__)
+    for variable in sorted(set(re.findall(r"\bCOURSE_[A-Z_]+[A-Z]\b", text))):
         assert variable in code, f"README mentions {variable}, which nothing reads"
     for variable in ("COURSE_DATA_MIRROR", "COURSE_DATA_DIR", "COURSE_FAST", "COURSE_DEVICE", "TORCH_SPEC"):
         assert variable in text, f"README does not explain {variable}"
