@@ -10,14 +10,15 @@ the student's code sees:
 * read-only: the system (``/usr``, the libraries, a few files of ``/etc``), the Python
   installation and virtual environment, and the course paths passed with ``--ro``
   (the ``helpers`` package and the data cache) - nothing else of the file system;
-* writable: its own submission folder (the working directory), a private, size-limited
-  ``/tmp`` (also ``$HOME``) and ``/dev/shm``, and the folder that holds the kernel's
-  ZeroMQ ``ipc`` sockets;
+* writable: its own submission folder (the working directory; the notebooks in it, which
+  nbgrader wrote with the hidden tests restored, are covered by a placeholder), a private,
+  size-limited ``/tmp`` (also ``$HOME``) and ``/dev/shm``, and the folder that holds the
+  kernel's ZeroMQ ``ipc`` sockets;
 * no network at all (``--unshare-net``; the kernel talks to nbgrader over Unix sockets),
   its own PID, IPC and UTS namespaces, a cleaned environment (no tokens, no grader paths);
 * limits: data and address-space size, processes (``RLIMIT_NPROC``), file size, open files,
   CPU seconds, no core dumps, and a wall-clock limit enforced here (the whole sandbox is
-  killed when it runs out).
+  killed when it runs out, or when nbgrader dies).
 
 When the grader is root, bwrap runs privileged with every capability dropped except
 SETUID/SETGID, and ``setpriv`` switches the kernel to an unprivileged uid (default 65534,

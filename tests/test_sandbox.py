@@ -32,10 +32,18 @@ ASSIGNMENT = "sbx"
 NOTEBOOK = "work"
 TIMEOUT = 8  # per-cell time limit for these runs (s)
 
-pytestmark = [
-    pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox needs Linux"),
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed (make sandbox-deps)"),
-]
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading sandbox needs Linux")
+
+
+@pytest.fixture(scope="module")
+def sandbox_works():
+    """On Linux the sandbox is part of the course: a missing bwrap fails, it is not skipped."""
+    from helpers import sandbox
+
+    try:
+        sandbox.check()
+    except sandbox.SandboxUnavailable as err:
+        pytest.fail(f"{err}\n(make sandbox-deps installs bubblewrap)")
 
 # --- the assignment -----------------------------------------------------------------------
 
@@ -290,7 +298,7 @@ def template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sandboxed_run(template, tmp_path_factory):
+def sandboxed_run(sandbox_works, template, tmp_path_factory):
     """Grade every student in one sandboxed run, counting the sandbox's processes meanwhile."""
     course = _make_course(template, tmp_path_factory.mktemp("sandboxed"), list(STUDENTS), TOPS_SANDBOXED)
     peak, stop = [0], threading.Event()
