@@ -51,6 +51,32 @@ def plot_histories(histories: dict, metric: str = "loss", ax=None):
     return ax
 
 
+def _notebook_display():
+    """A display handle when running in a Jupyter kernel, else None."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return display(display_id=True) if shell is not None and hasattr(shell, "kernel") else None
+
+
+class LivePlot:
+    """A training curve that redraws in place in a notebook; outside Jupyter it does nothing."""
+
+    def __init__(self, label: str = "run"):
+        self.label, self.handle = label, _notebook_display()
+
+    def update(self, history) -> None:
+        if self.handle is None or not history.steps:
+            return
+        fig, ax = plt.subplots(figsize=(7, 3.5), dpi=80)
+        plot_histories({self.label: history}, ax=ax)
+        self.handle.update(fig)
+        plt.close(fig)  # shown through the handle only, not again when the cell ends
+
+
 def plot_grad_norms(norms: dict, ax=None, log: bool = True):
     """Gradient norm (e.g. ||dh_t/dh_k||) against the distance t - k in time steps, one line per run."""
     if not isinstance(norms, dict) or not norms:

@@ -72,6 +72,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision, used on CUDA only
     seed: int = 0
     progress: bool = True
+    live_plot: bool = False  # in a notebook: a loss curve that redraws at every validation
     device: str | torch.device | None = None  # None: helpers.get_device()
 
     def __post_init__(self):
@@ -365,12 +366,19 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
             if name in metrics:
                 getattr(history, name).append(metrics[name])
         bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{metrics['val_loss']:.3f}", refresh=False)
+        if live is not None:
+            live.update(history)
 
     seconds0 = history.seconds[-1] if history.seconds else 0.0
     tokens = history.tokens[-1] if history.tokens else 0
     start = time.perf_counter()
     clip = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
     bar = tqdm(total=total, initial=step, disable=not config.progress, unit="step", desc=type(model).__name__)
+    live = None
+    if config.live_plot:
+        from helpers.plots import LivePlot  # matplotlib only when asked for
+
+        live = LivePlot(type(model).__name__)
     consistent = True
     try:
         with _deferred_interrupt() as interrupt:

@@ -453,3 +453,28 @@ def test_a_finished_run_prints_one_summary_line(data, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Trained ")]
     assert lines == [f"Trained {history.summary()}."]
     assert lines[0].startswith("Trained 5 steps in ") and "nats/char" in lines[0] and "bits/char" in lines[0]
+
+
+def test_live_plot_redraws_at_every_validation(data, monkeypatch):
+    from matplotlib.figure import Figure
+
+    import helpers.plots
+
+    class Handle:
+        figures = []
+
+        def update(self, obj):
+            self.figures.append(obj)
+
+    monkeypatch.setattr(helpers.plots, "_notebook_display", Handle)  # as if in a Jupyter kernel
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=16)
+    history = train(char_model(vocab), task, config(max_steps=10, eval_every=5, live_plot=True))
+    assert history.val_steps == [5, 10]
+    assert len(Handle.figures) == 2 and all(isinstance(f, Figure) for f in Handle.figures)
+
+
+def test_live_plot_outside_a_notebook_does_nothing(data):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=16)
+    assert train(char_model(vocab), task, config(max_steps=3, live_plot=True)).steps == [1, 2, 3]
