@@ -94,3 +94,24 @@ def test_relu_rnn_and_dropout():
     model = CharRNN(10, embed_dim=4, hidden_size=4, num_layers=2, cell="rnn", nonlinearity="relu", dropout=0.5)
     assert model.rnn.nonlinearity == "relu" and model.rnn.dropout == 0.5
     assert CharRNN(10, num_layers=1, dropout=0.5).rnn.dropout == 0.0  # between-layer dropout needs two layers
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sentiment_rnn_without_packing_reads_the_last_real_token(cell):
+    torch.manual_seed(0)
+    packed = SentimentRNN(30, embed_dim=6, hidden_size=5, num_layers=2, cell=cell, bidirectional=False)
+    padded = SentimentRNN(30, embed_dim=6, hidden_size=5, num_layers=2, cell=cell, bidirectional=False, pack=False)
+    padded.load_state_dict(packed.state_dict())
+    x = torch.randint(1, 30, (4, 9))
+    lengths = torch.tensor([9, 3, 7, 1])
+    x[torch.arange(9) >= lengths[:, None]] = 0  # padding after each sequence
+    torch.testing.assert_close(padded(x, lengths), packed(x, lengths))  # one direction: exact
+
+
+def test_bidirectional_sentiment_rnn_without_packing_matches_when_nothing_is_padded():
+    torch.manual_seed(0)
+    packed = SentimentRNN(30, embed_dim=6, hidden_size=5)
+    padded = SentimentRNN(30, embed_dim=6, hidden_size=5, pack=False)
+    padded.load_state_dict(packed.state_dict())
+    x, lengths = torch.randint(1, 30, (3, 8)), torch.full((3,), 8)
+    torch.testing.assert_close(padded(x, lengths), packed(x, lengths))
