@@ -442,3 +442,45 @@ def test_launcher_refuses_a_course_root_as_working_directory(tmp_path):
     (tmp_path / "a" / "b" / "gradebook.db").write_bytes(b"")
     with pytest.raises(SystemExit, match="course root"):
         sandbox_kernel._check_workdir(tmp_path / "a" / "b")
+
+
+def test_sandbox_dies_with_the_grading_process(sandbox_works, tmp_path):
+    """If nbgrader is killed mid-run, its sandboxed kernel and everything in it go too."""
+    workdir = tmp_path / "autograded" / "s" / "a"
+    workdir.mkdir(parents=True)
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from jupyter_client.manager import KernelManager
+        from traitlets.config import Config
+        from helpers import sandbox
+        config = Config()
+        for arg in sandbox.nbgrader_args({str(tmp_path)!r}):
+            key, value = arg[2:].split("=", 1)
+            if key.startswith("KernelManager."):
+                config.KernelManager[key.split(".")[1]] = value
+        km = KernelManager(kernel_name=sandbox.KERNEL_NAME, config=config)
+        km.start_kernel(cwd={str(workdir)!r})
+        kc = km.client(); kc.start_channels(); kc.wait_for_ready(timeout=120)
+        kc.execute("import os, time\\nfor _ in range(3):\\n    os.fork() or time.sleep(600)")
+        time.sleep(2)
+        n = 0
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                n += os.readlink(f"/proc/{{pid}}/cwd").startswith({str(workdir)!r})
+            except OSError:
+                pass
+        print("started", n, flush=True)
+        os._exit(0)  # no shutdown: like a grading run that was killed
+    """).replace("time.sleep(2)", "__import__('time').sleep(2)")
+    log = tmp_path / "grader.log"  # a file, not a pipe: a leftover kernel must not block the run
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, "-c", script], stdout=out, stderr=subprocess.STDOUT, timeout=180,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    words = log.read_text().split()
+    assert "started" in words, log.read_text()
+    assert int(words[words.index("started") + 1]) >= 5  # launcher, bwrap, kernel and its forks
+    deadline = time.time() + 15
+    while _processes_in(workdir) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _processes_in(workdir) == []
