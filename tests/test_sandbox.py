@@ -100,27 +100,33 @@ SNOOP = textwrap.dedent('''
             continue
         for cell in cells:
             src = "".join(cell["source"])
-            if "def add(a, b):" in src and SOLUTION in src:
-                exec(src)
-                print("SNOOP USED", path)
+            if SOLUTION in src and cell["cell_type"] == "code":
+                try:
+                    exec(src)
+                    print("SNOOP USED", path)
+                except Exception:
+                    pass
 ''')
 
 # Reads another student's submission (submitted/, autograded/, feedback/) and copies its answer.
 PEEK = textwrap.dedent('''
     import json, os
     course = os.path.abspath("../../..")
+    assignment, notebook = os.path.basename(os.getcwd()), VICTIM_NOTEBOOK
     read = []
     for part in ["submitted", "autograded", "feedback"]:
-        path = os.path.join(course, part, "honest_full", "sbx", "work.ipynb")
+        path = os.path.join(course, part, "honest_full", assignment, notebook)
         try:
             cells = json.load(open(path))["cells"]
         except (OSError, ValueError):
             continue
         read.append(path)
-        for cell in cells:
-            src = "".join(cell["source"])
-            if src.startswith("def add(a, b):"):
-                exec(src)
+        for cell in cells:  # run the victim's answers
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                try:
+                    exec("".join(cell["source"]))
+                except Exception:
+                    pass
     print("PEEK READ", read)
 ''')
 
@@ -221,6 +227,12 @@ def _grade(course: Path, *args: str, env: dict | None = None) -> subprocess.Comp
     )
 
 
+def _attack_prelude(tops: list[str], notebook: str) -> str:
+    """Where the attacks search (TOPS) and the victim's notebook name, set before the attack code."""
+    return (f"import os\nTOPS = [os.path.expanduser(p) for p in {tops!r}]\n"
+            f"VICTIM_NOTEBOOK = {notebook!r}\n")
+
+
 def _release(root: Path) -> Path:
     """A course with the assignment in solutions/ and its nbgrader release in assignments/."""
     course = root / "course"
@@ -241,7 +253,7 @@ def _make_course(template: Path, root: Path, students, tops: list[str]) -> Path:
     release = nbformat.read(course / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
     for student in students:
         add, mul, _ = STUDENTS[student]
-        add = f"import os\nTOPS = [os.path.expanduser(p) for p in {tops!r}]\n" + add if "TOPS" in add else add
+        add = _attack_prelude(tops, f"{NOTEBOOK}.ipynb") + add
         sub = nbformat.from_dict(json.loads(json.dumps(release)))
         for cell in sub.cells:
             gid = cell.metadata.get("nbgrader", {}).get("grade_id")
