@@ -496,3 +496,74 @@ def test_sandbox_dies_with_the_grading_process(sandbox_works, tmp_path):
     while _processes_in(workdir) and time.time() < deadline:
         time.sleep(0.2)
     assert _processes_in(workdir) == []
+
+
+LAB = "sherlock_rnn_vs_gru"
+
+
+@pytest.mark.skipif(not (REPO / "assignments" / LAB / f"{LAB}.ipynb").is_file(), reason="lab not released yet")
+def test_attacks_on_the_lab_are_contained(sandbox_works, tmp_path):
+    """The real lab: attackers who answered part A keep exactly part A's marks, no more.
+
+    Students (all sandboxed, one run): honest_full answers parts A (vocabulary) and C (GRU cell)
+    with the reference code; snoop, peek and zz_dbwriter answer part A and put their attack in
+    the GRU answer cell. The attacks would earn part C (the solution's GRU cell, or
+    honest_full's) and extra credit if they got through. Expected marks are the points of the
+    tests of those parts, read from the source notebook.
+    """
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "solutions" / LAB, course / "solutions" / LAB,
+                    ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints"))
+    done = _grade(course, "release", LAB)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def answer(grade_id: str) -> str:
+        nb = nbformat.read(course / "solutions" / LAB / f"{LAB}.ipynb", as_version=4)
+        source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        return "\n".join(line for line in source.splitlines() if "### BEGIN SOLUTION" not in line
+                         and "### END SOLUTION" not in line)
+
+    prelude = _attack_prelude(TOPS_SANDBOXED, f"{LAB}.ipynb")
+    plan = {
+        "honest_full": {"vocab_answer": answer("vocab_answer"), "gru_answer": answer("gru_answer")},
+        "snoop": {"vocab_answer": answer("vocab_answer"), "gru_answer": prelude + SNOOP},
+        "peek": {"vocab_answer": answer("vocab_answer"), "gru_answer": prelude + PEEK},
+        "zz_dbwriter": {"vocab_answer": answer("vocab_answer"), "gru_answer": prelude + DBWRITER},
+    }
+    release = nbformat.read(course / "assignments" / LAB / f"{LAB}.ipynb", as_version=4)
+    for student, answers in plan.items():
+        nb = nbformat.from_dict(json.loads(json.dumps(release)))
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in answers:
+                cell.source = answers[gid]
+        folder = course / "submitted" / student / LAB
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{LAB}.ipynb")
+    (course / "sentinel.db").write_bytes(b"not a gradebook\n")
+
+    source = nbformat.read(course / "solutions" / LAB / f"{LAB}.ipynb", as_version=4)
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"].get("points", 0)
+              for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    part_a = points["vocab_tests"]
+    part_c = points["gru_shape_tests"] + points["gru_match_tests"]
+
+    done = _grade(course, "autograde", LAB, "--timeout=30", env={**SANDBOX_ENV, "COURSE_FAST": "1"})
+    assert "(sandboxed)" in done.stdout, done.stdout + done.stderr
+    scores = _scores(course)
+    assert set(plan) <= set(scores), done.stdout[-3000:]
+    assert scores["honest_full"] == (part_a + part_c, 0.0), (scores, done.stdout[-3000:])
+    for student in ("snoop", "peek", "zz_dbwriter"):
+        assert scores[student] == (part_a, 0.0), (student, scores, done.stdout[-3000:])
+    assert all(extra == 0.0 for _, extra in scores.values())
+    assert (course / "sentinel.db").read_bytes() == b"not a gradebook\n"
+    nb = lambda s: _outputs_of(course / "autograded" / s / LAB / f"{LAB}.ipynb")  # noqa: E731
+    assert "SNOOP FOUND 0 []" in nb("snoop") and "PEEK READ []" in nb("peek") and "DB CHANGED []" in nb("zz_dbwriter")
+
+
+def _outputs_of(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(o.get("text", "") + " ".join(o.get("traceback", []))
+                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
