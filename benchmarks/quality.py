@@ -1,10 +1,10 @@
 """Held-out quality of a vanilla RNN against a GRU, at equal budget, on Sherlock and Tiny Shakespeare.
 
 For each corpus the last 10% of the text is held out. Both cells get the same architecture
-(embedding, hidden size, layers), batch, sequence length and wall-clock budget; the report is the
+(embedding, hidden size, layers), batch, sequence length and budget (seconds or steps); the report is the
 validation loss in nats per character on the whole held-out text.
 
-Run: ``python -m benchmarks.quality [--seconds 150] [--device cuda]``.
+Run: ``python -m benchmarks.quality [--seconds 150 | --steps 2000] [--device cuda]``.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def run(corpus: str, cell: str, args, device) -> dict:
     model = CharRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size,
                     num_layers=args.num_layers, cell=cell, dropout=args.dropout)
     task = CharLMTask(train_ids, val_ids, batch_size=args.batch_size, seq_len=args.seq_len, mode="random")
-    config = TrainConfig(lr=args.lr, max_seconds=args.seconds, eval_every=args.eval_every,
+    budget = dict(max_steps=args.steps) if args.steps else dict(max_seconds=args.seconds)
+    config = TrainConfig(lr=args.lr, **budget, eval_every=args.eval_every,
                          eval_batches=20, progress=args.progress, device=str(device), seed=args.seed)
     start = time.perf_counter()
     history = train(model, task, config)
@@ -45,7 +46,10 @@ def run(corpus: str, cell: str, args, device) -> dict:
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default=None)
-    parser.add_argument("--seconds", type=float, default=150.0, help="training budget per run")
+    parser.add_argument("--seconds", type=float, default=150.0, help="training budget per run (wall clock)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="budget in optimizer steps instead of seconds: equal data for both cells, "
+                             "and fair on a machine whose load changes")
     parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
     parser.add_argument("--cells", nargs="+", default=["rnn", "gru"], choices=["rnn", "gru", "lstm"])
     parser.add_argument("--embed-dim", type=int, default=64)
@@ -63,7 +67,8 @@ def main(argv=None) -> list[dict]:
     args = parser.parse_args(argv)
     device = helpers.get_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"{name}, torch {torch.__version__}, budget {args.seconds:.0f} s per run, "
+    budget = f"{args.steps} steps" if args.steps else f"{args.seconds:.0f} s"
+    print(f"{name}, torch {torch.__version__}, budget {budget} per run, "
           f"{args.num_layers}x{args.hidden_size} hidden, batch {args.batch_size} x seq_len {args.seq_len}")
     results = []
     for corpus in args.corpora:
@@ -73,7 +78,7 @@ def main(argv=None) -> list[dict]:
             print(f"  {corpus:16s} {cell:4s} {result['val_nats_per_char']:.3f} nats/char "
                   f"({result['val_bits_per_char']:.3f} bits), {result['steps']} steps in {result['train_seconds']} s",
                   flush=True)
-    print(json.dumps({"device": name, "seconds_per_run": args.seconds, "results": results}))
+    print(json.dumps({"device": name, "budget_per_run": budget, "results": results}))
     return results
 
 

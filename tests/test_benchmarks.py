@@ -24,3 +24,9 @@ def test_quality_reports_each_cell():
                                    "--eval-every", "1000", "--max-eval-batches", "2"])
     assert [r["cell"] for r in results] == ["rnn", "gru"]
     assert all(r["val_nats_per_char"] > 0 for r in results)
+
+
+def test_quality_with_a_step_budget():
+    results = quality.main(TINY + ["--steps", "2", "--num-layers", "1", "--corpora", "sherlock", "--cells", "gru",
+                                   "--max-eval-batches", "1"])
+    assert results[0]["steps"] == 2
