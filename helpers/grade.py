@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers import sandbox
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COURSE_ID = "rnn-course"
 # Data sets each lab reads; fetched before grading so that sandboxed kernels find them cached.
@@ -192,16 +194,11 @@ def _sandbox_args(course: Course, args) -> list[str]:
         print("!" * 78, flush=True)
         return []
     try:
-        from helpers import sandbox
-    except ImportError as err:
-        raise GradingError(f"Cannot sandbox the kernels: helpers.sandbox is not available ({err}). "
-                           "Grading refuses to run student code unsandboxed; to accept the risk, rerun with --no-sandbox.")
-    try:
         sandbox.check()
+        return list(sandbox.nbgrader_args(course.root))  # may also refuse, e.g. an unwritable kernelspec
     except sandbox.SandboxUnavailable as err:
         raise GradingError(f"Cannot sandbox the kernels: {err}\n"
                            "Grading refuses to run student code unsandboxed; to accept the risk, rerun with --no-sandbox.")
-    return list(sandbox.nbgrader_args(course.root))
 
 
 def _students(course: Course, assignment: str, only: list[str] | None) -> list[str]:
