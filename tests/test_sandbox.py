@@ -130,11 +130,14 @@ PEEK = textwrap.dedent('''
     print("PEEK READ", read)
 ''')
 
-# Tries to write to every *.db file it can find: extra credit into any gradebook, bytes into the rest.
+# Tries to write to every *.db file it can find. Inside this test's own course it really writes
+# (extra credit into the gradebook, bytes into sentinel.db); anywhere else it only opens the file
+# for writing and lists it, so a broken sandbox never damages the machine's databases.
 DBWRITER = textwrap.dedent('''
     import os, sqlite3
     PRUNE = {"proc", "sys", "dev", "usr", "site-packages", "lib", "lib64", "include", ".git", "node_modules"}
-    dbs = {os.path.abspath("../../../gradebook.db")}
+    course = os.path.abspath("../../..")
+    dbs = {os.path.join(course, "gradebook.db")}
     for top in TOPS:
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = [d for d in dirnames if d not in PRUNE]
@@ -142,18 +145,19 @@ DBWRITER = textwrap.dedent('''
     changed = []
     for path in sorted(dbs):
         try:
-            con = sqlite3.connect(path, timeout=2)
-            con.execute("UPDATE grade SET extra_credit = 100")
-            con.commit()
-            con.close()
-            changed.append(path)
-        except Exception as err:
-            try:
+            if not path.startswith(course + os.sep):
+                open(path, "r+b").close()  # writable: that alone is the breach
+            elif os.path.basename(path) == "sentinel.db":
                 with open(path, "ab") as f:
                     f.write(b"pwned")
-                changed.append(path)
-            except OSError:
-                pass
+            else:
+                con = sqlite3.connect(path, timeout=2)
+                con.execute("UPDATE grade SET extra_credit = 100")
+                con.commit()
+                con.close()
+            changed.append(path)
+        except Exception:
+            pass
     print("DB CHANGED", changed)
 ''')
 
