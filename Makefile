@@ -9,6 +9,8 @@ VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 LAB_ARGS   ?=
 PYTEST_ARGS ?=
+# Test processes side by side; each test file or notebook stays in one (0: no parallelism).
+TEST_WORKERS ?= 2
 # Instructor commands (see the README): the assignment and extra grading flags.
 ASSIGNMENT ?= sherlock_rnn_vs_gru
 GRADE_ARGS ?=
@@ -48,7 +50,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
 
 test: $(STAMP) sandbox-deps
-	COURSE_FAST=1 $(PY) -m pytest $(PYTEST_ARGS)
+	COURSE_FAST=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------
 release: $(STAMP)
