@@ -31,9 +31,11 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "sherlock_rnn_vs_gru"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+GRADE = [sys.executable, "-m", "helpers.grade"]
 
 
-def _reference(fast: bool, workdir: Path) -> Path:
+def reference_submission(workdir: Path, fast: bool = False) -> Path:
+    """The solution notebook with its checkpoints, as a student would hand it in."""
     source = REPO / "solutions" / ASSIGNMENT
     folder = workdir / "reference"
     folder.mkdir()
@@ -59,6 +61,34 @@ def _run(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
 
 
+def released_course(course: Path, env: dict) -> Path:
+    """A new course folder with the lab's source and its release (and a gradebook that knows it)."""
+    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copy(REPO / "solutions" / ASSIGNMENT / NOTEBOOK, course / "solutions" / ASSIGNMENT / NOTEBOOK)
+    release = _run(GRADE + ["release", ASSIGNMENT, f"--course-dir={course}"], env)
+    if release.returncode:
+        raise SystemExit(release.stdout + release.stderr)
+    return course
+
+
+def submit_copies(course: Path, reference: Path, n: int) -> None:
+    """n students (student000, ...) who each handed in the reference submission."""
+    for i in range(n):
+        shutil.copytree(reference, course / "submitted" / f"student{i:03d}" / ASSIGNMENT)
+
+
+def autograde(course: Path, env: dict, sandbox: bool = True) -> tuple[float, str]:
+    """Seconds for one `helpers.grade autograde` over every submission, and what it printed."""
+    cmd = GRADE + ["autograde", ASSIGNMENT, f"--course-dir={course}"] + ([] if sandbox else ["--no-sandbox"])
+    start = time.perf_counter()
+    result = _run(cmd, env)
+    seconds = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(result.stdout[-4000:] + result.stderr[-2000:])
+    return seconds, result.stdout
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=4)
@@ -72,28 +102,13 @@ def main(argv=None) -> None:
     os.environ.update(env)
     workdir = Path(tempfile.mkdtemp(prefix="grading-bench-"))
     try:
-        course = workdir / "course"
-        (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
-        shutil.copy(REPO / "nbgrader_config.py", course)
-        shutil.copy(REPO / "solutions" / ASSIGNMENT / NOTEBOOK, course / "solutions" / ASSIGNMENT / NOTEBOOK)
-        grade = [sys.executable, "-m", "helpers.grade"]
-        release = _run(grade + ["release", ASSIGNMENT, f"--course-dir={course}"], env)
-        if release.returncode:
-            raise SystemExit(release.stdout + release.stderr)
-        reference = _reference(args.fast, workdir)
-        for i in range(args.submissions):
-            shutil.copytree(reference, course / "submitted" / f"student{i:03d}" / ASSIGNMENT)
-
-        cmd = grade + ["autograde", ASSIGNMENT, f"--course-dir={course}"] + (["--no-sandbox"] if args.no_sandbox else [])
+        course = released_course(workdir / "course", env)
+        submit_copies(course, reference_submission(workdir, args.fast), args.submissions)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        result = _run(cmd, env)
-        seconds = time.perf_counter() - start
+        seconds, stdout = autograde(course, env, sandbox=not args.no_sandbox)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if result.returncode:
-            raise SystemExit(result.stdout[-4000:] + result.stderr[-2000:])
-        graded = len(re.findall(r"80/80 autograded", result.stdout))
+        graded = len(re.findall(r"80/80 autograded", stdout))
         cores = os.cpu_count()
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"machine: {platform.machine()} {platform.system()}, {cores} CPU core(s), load average {load:.1f} at the end")

@@ -21,14 +21,14 @@ import platform
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.grading import ASSIGNMENT, autograde, reference_submission, released_course, submit_copies
+
 REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "sherlock_rnn_vs_gru"
 IMPORTS = (
     "import torch, matplotlib\n"
     "import matplotlib.pyplot as plt\n"
@@ -98,20 +98,6 @@ def kernel(rounds: int) -> None:
     print(f"sandbox overhead per kernel (median total difference): {diff:+.2f} s")
 
 
-def _reference(workdir: Path) -> Path:
-    """The reference submission: the solution notebook with its full-mode checkpoints."""
-    source = REPO / "solutions" / ASSIGNMENT
-    folder = workdir / "reference"
-    (folder / "checkpoints").mkdir(parents=True)
-    shutil.copy(source / f"{ASSIGNMENT}.ipynb", folder)
-    for name in ("rnn.pt", "gru.pt"):
-        if not (source / "checkpoints" / name).is_file():
-            raise SystemExit(f"No {source / 'checkpoints' / name}: run the solution notebook once in full mode "
-                             "(COURSE_FAST unset) to train the reference models.")
-        shutil.copy(source / "checkpoints" / name, folder / "checkpoints" / name)
-    return folder
-
-
 def grade(submissions: int, rounds: int) -> None:
     env = dict(os.environ, COURSE_FAST="0")
     env.setdefault("COURSE_DATA_MIRROR", str(REPO.parent / "shared" / "data"))
@@ -119,31 +105,17 @@ def grade(submissions: int, rounds: int) -> None:
     times: dict[bool, list[float]] = {True: [], False: []}
     workdir = Path(tempfile.mkdtemp(prefix="sbx-grade-bench-"))
     try:
-        template = workdir / "template"
-        (template / "solutions" / ASSIGNMENT).mkdir(parents=True)
-        shutil.copy(REPO / "nbgrader_config.py", template)
-        nb = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-        shutil.copy(nb, template / "solutions" / ASSIGNMENT / nb.name)
-        cmd = [sys.executable, "-m", "helpers.grade"]
-        done = subprocess.run(cmd + ["release", ASSIGNMENT, f"--course-dir={template}"], cwd=REPO, env=env,
-                              capture_output=True, text=True)
-        if done.returncode:
-            raise SystemExit(done.stdout + done.stderr)
-        reference = _reference(workdir)
+        template = released_course(workdir / "template", env)
+        reference = reference_submission(workdir)
         for r in range(rounds):
             for sandboxed in (r % 2 == 0, r % 2 == 1):
                 course = workdir / f"course-{r}-{int(sandboxed)}"
                 shutil.copytree(template, course)
-                for i in range(submissions):
-                    shutil.copytree(reference, course / "submitted" / f"student{i:03d}" / ASSIGNMENT)
-                run = cmd + ["autograde", ASSIGNMENT, f"--course-dir={course}"] + ([] if sandboxed else ["--no-sandbox"])
-                start = time.perf_counter()
-                done = subprocess.run(run, cwd=REPO, env=env, capture_output=True, text=True)
-                seconds = time.perf_counter() - start
-                full = len(re.findall(r"(\d+)/\1 autograded", done.stdout))
-                if done.returncode or full != submissions:
-                    raise SystemExit(f"grading failed or marks missing ({full}/{submissions} full):\n"
-                                     + done.stdout[-4000:] + done.stderr[-2000:])
+                submit_copies(course, reference, submissions)
+                seconds, stdout = autograde(course, env, sandbox=sandboxed)
+                full = len(re.findall(r"(\d+)/\1 autograded", stdout))
+                if full != submissions:
+                    raise SystemExit(f"marks missing ({full}/{submissions} full):\n" + stdout[-4000:])
                 times[sandboxed].append(seconds / submissions)
         print(f"machine: {_machine()}")
         print(f"autograde of {submissions} reference submissions of {ASSIGNMENT} (full marks each), "
