@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate plus gates
 NONLINEARITIES = ("tanh", "relu")
+POOLS = ("last", "max")
 
 
 def _check_int(name: str, value, minimum: int = 1) -> None:
@@ -79,6 +80,10 @@ class CharRNN(nn.Module):
 class SentimentRNN(nn.Module):
     """Embedding -> (bi)LSTM/GRU over packed sequences -> one logit from the final hidden state(s).
 
+    ``pool="last"`` (the classic many-to-one) reads the final states; ``pool="max"`` takes the
+    largest value of each output feature over the real time steps instead, so a feature that fires
+    on one strong phrase anywhere in a long review need not survive to the last step.
+
     ``pack=False`` runs the padded batch as it is and reads each sequence's state at its last real
     token: exact for one direction, while the reverse direction of a bidirectional layer then reads
     the padding first (length bucketing keeps that to a few steps). It trains several times faster
@@ -87,7 +92,7 @@ class SentimentRNN(nn.Module):
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128, num_layers: int = 1,
                  cell: str = "lstm", bidirectional: bool = True, dropout: float = 0.0, pad_idx: int = 0,
-                 pack: bool = True):
+                 pack: bool = True, pool: str = "last"):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)]:
@@ -97,9 +102,11 @@ class SentimentRNN(nn.Module):
         _check_int("pad_idx", pad_idx, minimum=0)
         if pad_idx >= vocab_size:
             raise ValueError(f"pad_idx={pad_idx} is outside the vocabulary (size {vocab_size})")
+        if pool not in POOLS:
+            raise ValueError(f"pool must be 'last' (final hidden states) or 'max' (max over time), got {pool!r}")
         self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers,
-                           cell=cell, bidirectional=bool(bidirectional), dropout=dropout, pad_idx=pad_idx)
-        self.cell, self.bidirectional, self.pack = cell, bool(bidirectional), bool(pack)
+                           cell=cell, bidirectional=bool(bidirectional), dropout=dropout, pad_idx=pad_idx, pool=pool)
+        self.cell, self.bidirectional, self.pack, self.pool = cell, bool(bidirectional), bool(pack), pool
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
         self.rnn = _make_rnn(cell, embed_dim, hidden_size, num_layers, dropout, bidirectional=self.bidirectional)
         self.drop = nn.Dropout(dropout)
@@ -114,20 +121,30 @@ class SentimentRNN(nn.Module):
             raise ValueError(f"lengths must hold one length in 1..{x.shape[1]} per sequence; "
                              f"got {lengths.tolist()[:8]}")
         if not self.pack:
-            return self.head(self.drop(self._last_states_padded(x, lengths))).squeeze(-1)
+            out, _ = self.rnn(self.embed(x))  # [B, T, directions * H]
+            features = self._max_over_time(out, lengths) if self.pool == "max" else self._last_states_padded(out, lengths)
+            return self.head(self.drop(features)).squeeze(-1)
         packed = pack_padded_sequence(self.embed(x), lengths, batch_first=True, enforce_sorted=False)
-        _, hidden = self.rnn(packed)
+        out, hidden = self.rnn(packed)
+        if self.pool == "max":
+            out, _ = pad_packed_sequence(out, batch_first=True)  # original order, zeros after each length
+            return self.head(self.drop(self._max_over_time(out, lengths))).squeeze(-1)
         h = hidden[0] if self.cell == "lstm" else hidden  # [layers * directions, B, H]
         # last layer: the forward direction's state after each sequence's true last token, and
         # (bidirectional) the backward direction's state after reading back to the first token
         last = torch.cat([h[-2], h[-1]], dim=1) if self.bidirectional else h[-1]
         return self.head(self.drop(last)).squeeze(-1)
 
-    def _last_states_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _max_over_time(out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each feature's maximum over the real steps of its sequence; padding steps never win."""
+        real = torch.arange(out.shape[1], device=out.device)[None, :] < lengths.to(out.device)[:, None]
+        return out.masked_fill(~real[..., None], float("-inf")).amax(dim=1)
+
+    def _last_states_padded(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Top layer's output at each sequence's last real token (forward) and at its first (backward)."""
-        out, _ = self.rnn(self.embed(x))  # [B, T, directions * H]
         H = self.rnn.hidden_size
-        index = (lengths.to(x.device) - 1).view(-1, 1, 1).expand(-1, 1, H)
+        index = (lengths.to(out.device) - 1).view(-1, 1, 1).expand(-1, 1, H)
         forward = out[:, :, :H].gather(1, index).squeeze(1)
         return torch.cat([forward, out[:, 0, H:]], dim=1) if self.bidirectional else forward
 

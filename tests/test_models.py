@@ -115,3 +115,38 @@ def test_bidirectional_sentiment_rnn_without_packing_matches_when_nothing_is_pad
     padded.load_state_dict(packed.state_dict())
     x, lengths = torch.randint(1, 30, (3, 8)), torch.full((3,), 8)
     torch.testing.assert_close(padded(x, lengths), packed(x, lengths))
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_max_pooling_matches_a_hand_computed_max_over_the_real_steps(pack):
+    torch.manual_seed(0)
+    model = SentimentRNN(30, embed_dim=6, hidden_size=5, bidirectional=False, pool="max", pack=pack)
+    x = torch.randint(1, 30, (3, 7))
+    lengths = torch.tensor([7, 2, 4])
+    x[torch.arange(7) >= lengths[:, None]] = 0
+    expected = []
+    for row, n in zip(x, lengths):  # one review at a time, no padding at all
+        out, _ = model.rnn(model.embed(row[None, :n]))
+        expected.append(model.head(out[0].amax(dim=0)))
+    torch.testing.assert_close(model(x, lengths), torch.cat(expected))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_max_pooling_ignores_padding_and_agrees_packed_or_padded(cell):
+    torch.manual_seed(0)
+    packed = SentimentRNN(30, embed_dim=6, hidden_size=5, cell=cell, bidirectional=False, pool="max")
+    padded = SentimentRNN(30, embed_dim=6, hidden_size=5, cell=cell, bidirectional=False, pool="max", pack=False)
+    padded.load_state_dict(packed.state_dict())
+    x = torch.randint(1, 30, (4, 9))
+    lengths = torch.tensor([9, 3, 7, 1])
+    x[torch.arange(9) >= lengths[:, None]] = 0
+    wider = torch.cat([x, torch.zeros(4, 5, dtype=torch.long)], dim=1)  # five more padding columns
+    torch.testing.assert_close(padded(x, lengths), packed(x, lengths))
+    torch.testing.assert_close(padded(wider, lengths), padded(x, lengths))
+    # a bidirectional model pools both directions: twice the features into the head
+    assert SentimentRNN(30, embed_dim=6, hidden_size=5, pool="max").head.in_features == 10
+
+
+def test_unknown_pool_is_a_clear_error():
+    with pytest.raises(ValueError, match="pool must be 'last'.*or 'max'"):
+        SentimentRNN(10, pool="mean")
