@@ -14,6 +14,13 @@ Checkpoint contract (``TrainConfig.checkpoint_path``):
 - Resuming an unfinished checkpoint with different settings raises ValueError (delete the file or
   use another path); a finished one still loads, with a note naming what differs.
 - A NaN/Inf loss raises ``TrainingDivergedError``; the file on disk stays the last good checkpoint.
+- ``keep_best=True`` also stores the weights with the lowest validation loss; a finished run (and
+  ``load_checkpoint``) hands those back, and ``History.best_step`` says which step they come from.
+
+Learning rate: ``lr_schedule="cosine"`` lowers it from ``lr`` to ``lr * min_lr_fraction`` along half
+a cosine of the budget used so far: the larger of steps/total steps and seconds/``max_seconds``.
+Over a step or epoch budget that is exact on resume; over a time budget it follows the clock, and
+enlarging a budget on resume raises the rate again from where the curve now is.
 
 A fresh run seeds Python, NumPy and PyTorch with ``config.seed`` (dropout and random chunks follow it).
 """
@@ -38,7 +45,9 @@ __all__ = ["TrainConfig", "History", "TrainingDivergedError", "CharLMTask", "Sen
            "train", "evaluate", "load_checkpoint"]
 
 FORMAT = 1
-_SETTINGS = ("lr", "optimizer", "weight_decay", "clip_grad_norm", "seed")  # config fields a resume must keep
+_SETTINGS = ("lr", "optimizer", "weight_decay", "clip_grad_norm", "seed", "lr_schedule", "min_lr_fraction")
+_OLD_DEFAULTS = {"lr_schedule": "constant", "min_lr_fraction": 0.1}  # checkpoints written before these existed
+SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -59,6 +68,8 @@ class TrainConfig:
     """Everything about a run except the model and the data. Give at least one budget."""
 
     lr: float = 2e-3
+    lr_schedule: str = "constant"  # or "cosine": decays to lr * min_lr_fraction by the end of the budget
+    min_lr_fraction: float = 0.1
     optimizer: str = "adamw"  # "adamw" or "adam"
     weight_decay: float = 0.0
     clip_grad_norm: float | None = 1.0  # None: no clipping (the norm is still recorded)
@@ -69,6 +80,7 @@ class TrainConfig:
     eval_batches: int | None = None  # None: the whole validation set
     checkpoint_path: str | Path | None = None
     checkpoint_every: int = 200
+    keep_best: bool = False  # end with the weights of the lowest validation loss, not the last ones
     amp: bool = True  # mixed precision, used on CUDA only
     seed: int = 0
     progress: bool = True
@@ -81,6 +93,10 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ValueError on the first bad setting."""
         _positive("lr", self.lr, allow_none=False)
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if not isinstance(self.min_lr_fraction, (int, float)) or not 0 <= self.min_lr_fraction <= 1:
+            raise ValueError(f"min_lr_fraction must be a number in [0, 1], got {self.min_lr_fraction!r}")
         if self.optimizer not in ("adamw", "adam"):
             raise ValueError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
         if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
@@ -117,6 +133,8 @@ class History:
     val_loss: list = field(default_factory=list)
     val_bpc: list = field(default_factory=list)
     val_acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)  # learning rate used at each step
+    best_step: int | None = None  # keep_best: the step whose weights the model holds
 
     def final(self) -> dict:
         """Last step's numbers; ``train_loss`` averages the last 20 steps, which are noisy one by one."""
@@ -127,6 +145,9 @@ class History:
         for name in ("val_loss", "val_bpc", "val_acc"):
             if getattr(self, name):
                 out[name] = getattr(self, name)[-1]
+        if self.best_step is not None and self.best_step in self.val_steps:
+            i = self.val_steps.index(self.best_step)
+            out["best_step"], out["best_val_loss"] = self.best_step, self.val_loss[i]
         if self.seconds:
             out["seconds"] = self.seconds[-1]
             out["tokens"] = self.tokens[-1]
@@ -146,6 +167,8 @@ class History:
             parts.append(f"{f['val_bpc']:.3f} bits/char")
         if "val_acc" in f:
             parts.append(f"validation accuracy {f['val_acc']:.3f}")
+        if "best_step" in f:
+            parts.append(f"kept the weights of step {f['best_step']} (lowest validation loss, {f['best_val_loss']:.3f})")
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
@@ -191,6 +214,21 @@ def _total_steps(config: TrainConfig, batches_per_epoch: int) -> int | None:
     return min(limits) if limits else None
 
 
+def _budget_used(config, step, seconds, total) -> float:
+    """Fraction of the budget spent, 0..1: the larger of the step and the time fractions."""
+    used = [step / total] if total else []
+    if config.max_seconds is not None:
+        used.append(seconds / config.max_seconds)
+    return min(max(used, default=0.0), 1.0)
+
+
+def _lr_at(config, used: float) -> float:
+    if config.lr_schedule == "constant":
+        return config.lr
+    floor = config.lr * config.min_lr_fraction
+    return floor + (config.lr - floor) * 0.5 * (1 + math.cos(math.pi * used))
+
+
 def _budget_reached(config, step, seconds, total) -> bool:
     return (total is not None and step >= total) or (config.max_seconds is not None and seconds >= config.max_seconds)
 
@@ -204,8 +242,8 @@ def _differences(old: dict, new: dict) -> list[str]:
     for key in new:
         if isinstance(new[key], dict) and isinstance(old.get(key), dict):
             out += [f"{key}.{d}" for d in _differences(old[key], new[key])]
-        elif old.get(key) != new[key]:
-            out.append(f"{key}: {old.get(key)!r} in the checkpoint, {new[key]!r} now")
+        elif old.get(key, _OLD_DEFAULTS.get(key)) != new[key]:
+            out.append(f"{key}: {old.get(key, _OLD_DEFAULTS.get(key))!r} in the checkpoint, {new[key]!r} now")
     return out
 
 
@@ -266,10 +304,17 @@ def evaluate(model, task, max_batches: int | None = None) -> dict:
         model.train(was_training)
 
 
+def _load_best(model, ckpt) -> None:
+    """A finished keep_best run ends with its best weights, not its last ones."""
+    if ckpt.get("finished") and ckpt.get("best"):
+        model.load_state_dict(ckpt["best"]["model"])
+
+
 def load_checkpoint(path, model) -> History:
-    """Load a checkpoint's weights into ``model`` and return its history (no training)."""
+    """Load a checkpoint's weights into ``model`` (the best ones for a finished keep_best run); return its history."""
     ckpt = checkpoint.load(path)
     _load_weights(model, ckpt, path)
+    _load_best(model, ckpt)
     return History.from_dict(ckpt["history"])
 
 
@@ -296,6 +341,7 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
     optimizer = _make_optimizer(model, config, device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history, step, hidden, last_saved = History(kind=task.kind), 0, None, None
+    best = None  # keep_best: {"step", "val_loss", "model"} with the weights on the CPU
 
     if path is not None and path.exists():
         ckpt = checkpoint.load(path)
@@ -308,6 +354,7 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
                   "delete the file to train again.")
             if changed:
                 print("Note: it was trained with other settings: " + "; ".join(changed))
+            _load_best(model, ckpt)
             model.eval()
             return history
         if changed:
@@ -317,6 +364,7 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
         if ckpt["scaler"]:  # empty when the run so far had no AMP (e.g. started on a CPU)
             scaler.load_state_dict(ckpt["scaler"])
         hidden = _to(ckpt["hidden"], device)
+        best = ckpt.get("best")
         checkpoint.set_rng_state(ckpt["rng"])
         last_saved = step
         print(f"Resuming from {path} at step {step}.")
@@ -334,7 +382,7 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
             optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), step=step,
             epoch=step // task.batches_per_epoch, batch_in_epoch=step % task.batches_per_epoch,
             hidden=_to(hidden, "cpu"), rng=checkpoint.rng_state(), history=history.to_dict(),
-            settings=settings, finished=finished,
+            settings=settings, finished=finished, best=best,
             budget=dict(epochs=config.epochs, max_steps=config.max_steps, max_seconds=config.max_seconds)))
         last_saved = step
 
@@ -344,8 +392,8 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
     def flush():
         if not pending:
             return
-        values = torch.stack([torch.stack([loss, norm.float()]) for _, loss, norm, _, _ in pending]).tolist()
-        for (s, _, _, secs, toks), (loss, norm) in zip(pending, values):
+        values = torch.stack([torch.stack([loss, norm.float()]) for _, loss, norm, _, _, _ in pending]).tolist()
+        for (s, _, _, secs, toks, lr), (loss, norm) in zip(pending, values):
             if not math.isfinite(loss):
                 raise _diverged(s, loss, "loss", path, last_saved)
             if not use_amp and not math.isfinite(norm):  # under AMP the scaler skips such steps itself
@@ -355,11 +403,16 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
             history.grad_norm.append(norm)
             history.seconds.append(secs)
             history.tokens.append(toks)
+            history.lr.append(lr)
         pending.clear()
 
     def validate():
+        nonlocal best
         flush()
         metrics = evaluate(model, task, config.eval_batches)
+        if config.keep_best and (best is None or metrics["val_loss"] < best["val_loss"]):
+            best = dict(step=step, val_loss=metrics["val_loss"],
+                        model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
         history.val_steps.append(step)
         history.val_loss.append(metrics["val_loss"])
         for name in ("val_bpc", "val_acc"):
@@ -389,6 +442,9 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
                 if k == 0:
                     hidden = None  # a new epoch starts the streams from their beginnings
                 batch = task.batch(epoch, k, config.seed, device)
+                lr = _lr_at(config, _budget_used(config, step, seconds0 + time.perf_counter() - start, total))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
                     loss, hidden, n_tokens = task.loss(model, batch, hidden)
                 optimizer.zero_grad(set_to_none=True)
@@ -398,7 +454,7 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
                 scaler.step(optimizer)
                 scaler.update()
                 tokens += n_tokens
-                pending.append((step + 1, loss.detach(), norm.detach(), seconds0 + time.perf_counter() - start, tokens))
+                pending.append((step + 1, loss.detach(), norm.detach(), seconds0 + time.perf_counter() - start, tokens, lr))
                 step += 1
                 consistent = True
                 if step % sync_every == 0:
@@ -417,7 +473,11 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
             if not history.val_steps or history.val_steps[-1] != step:
                 validate()
             flush()
+            if best is not None:
+                history.best_step = best["step"]
             save(finished=True)
+            if best is not None:
+                model.load_state_dict(best["model"])
     except KeyboardInterrupt:
         bar.close()
         if path is None:

@@ -478,3 +478,107 @@ def test_live_plot_outside_a_notebook_does_nothing(data):
     vocab, train_ids, val_ids = data
     task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=16)
     assert train(char_model(vocab), task, config(max_steps=3, live_plot=True)).steps == [1, 2, 3]
+
+
+# --- learning-rate schedule and keeping the best weights --------------------------------------
+
+def test_constant_schedule_keeps_the_rate_and_cosine_decays_it_to_the_floor(data):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    flat = train(char_model(vocab), task, config(max_steps=21))
+    assert flat.lr == [1e-2] * 21
+    h = train(char_model(vocab), task, config(max_steps=21, lr_schedule="cosine", min_lr_fraction=0.1))
+    assert h.lr[0] == pytest.approx(1e-2)  # step 1 uses the full rate
+    assert h.lr[10] == pytest.approx(1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 10 / 21))))
+    assert all(a > b for a, b in zip(h.lr, h.lr[1:]))
+    assert 1e-3 < h.lr[-1] < 1.1e-3  # the last step is just above lr * min_lr_fraction
+
+
+def test_cosine_follows_the_clock_under_a_time_budget(data):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    h = train(char_model(vocab), task, config(max_steps=None, max_seconds=0.5, eval_every=None,
+                                              lr_schedule="cosine", min_lr_fraction=0.0))
+    assert h.lr[0] == pytest.approx(1e-2, rel=0.01)  # the clock has barely started
+    assert h.lr[-1] < 2e-3  # near the end of the half second, near zero
+    assert all(a >= b for a, b in zip(h.lr, h.lr[1:]))
+
+
+def test_interrupted_and_resumed_cosine_run_equals_uninterrupted(data, tmp_path):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    cfg = dict(lr_schedule="cosine", keep_best=True, checkpoint_every=7)
+    model_a = char_model(vocab, dropout=0.3, num_layers=2)
+    hist_a = train(model_a, task, config(checkpoint_path=tmp_path / "a.pt", **cfg))
+    path = tmp_path / "b.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(char_model(vocab, dropout=0.3, num_layers=2), task, config(checkpoint_path=path, **cfg),
+              callback=stop_at(12))
+    model_b = char_model(vocab, seed=5, dropout=0.3, num_layers=2)
+    hist_b = train(model_b, task, config(checkpoint_path=path, **cfg))
+    assert_same_run(model_a, hist_a, model_b, hist_b)
+
+
+def spoil_weights_at(step_to_spoil, model):
+    """A callback that wrecks the weights once, so the validation loss after it is far worse."""
+    def callback(step):
+        if step == step_to_spoil:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(torch.randn_like(p) * 3)
+    return callback
+
+
+def test_keep_best_ends_with_the_weights_of_the_lowest_validation_loss(data, tmp_path):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    model = char_model(vocab)
+    path = tmp_path / "best.pt"
+    h = train(model, task, config(max_steps=30, eval_every=10, keep_best=True, checkpoint_path=path),
+              callback=spoil_weights_at(25, model))
+    best = min(range(len(h.val_loss)), key=h.val_loss.__getitem__)
+    assert h.val_steps[best] < 30 and h.val_loss[-1] > h.val_loss[best]  # the spoiled end is not the best
+    assert h.best_step == h.val_steps[best]
+    assert evaluate(model, task)["val_loss"] == pytest.approx(h.val_loss[best], abs=1e-6)
+    assert f"kept the weights of step {h.best_step}" in h.summary()
+    # a rerun loads the finished run, and load_checkpoint, both with the best weights
+    for load in (lambda m: train(m, task, config(max_steps=30, eval_every=10, keep_best=True, checkpoint_path=path)),
+                 lambda m: load_checkpoint(path, m)):
+        other = char_model(vocab, seed=7)
+        assert load(other).best_step == h.best_step
+        assert evaluate(other, task)["val_loss"] == pytest.approx(h.val_loss[best], abs=1e-6)
+
+
+def test_without_keep_best_the_last_weights_stay(data):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    model = char_model(vocab)
+    h = train(model, task, config(max_steps=30, eval_every=10), callback=spoil_weights_at(25, model))
+    assert h.best_step is None and "kept the weights" not in h.summary()
+    assert evaluate(model, task)["val_loss"] == pytest.approx(h.val_loss[-1], abs=1e-6)
+
+
+def test_a_checkpoint_from_before_the_schedule_existed_still_resumes(data, tmp_path):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    path = tmp_path / "old.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(char_model(vocab), task, config(checkpoint_path=path), callback=stop_at(6))
+    old = checkpoint.load(path)
+    for key in ("lr_schedule", "min_lr_fraction"):
+        del old["settings"][key]
+    checkpoint.save(path, old)
+    assert train(char_model(vocab), task, config(checkpoint_path=path)).steps[-1] == 20
+    checkpoint.save(path, old)  # but asking for another schedule than the old default is refused
+    with pytest.raises(ValueError, match="lr_schedule: 'constant' in the checkpoint, 'cosine' now"):
+        train(char_model(vocab), task, config(checkpoint_path=path, lr_schedule="cosine"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(max_steps=10, lr_schedule="linear"), "lr_schedule"),
+    (dict(max_steps=10, min_lr_fraction=1.5), "min_lr_fraction"),
+    (dict(max_steps=10, min_lr_fraction=-0.1), "min_lr_fraction"),
+])
+def test_bad_schedule_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
