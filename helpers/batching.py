@@ -34,6 +34,19 @@ def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
+def bucket_by_length(lengths, batch_size: int, generator: torch.Generator,
+                     pool_size: int | None = None) -> list[torch.Tensor]:
+    """Shuffle, sort by length inside pools of ``pool_size`` examples (50 batches), cut into batches,
+    then shuffle the batches: little padding per batch, yet a random order of batches every epoch."""
+    lengths = torch.as_tensor(lengths)
+    pool_size = 50 * batch_size if pool_size is None else pool_size
+    order = torch.randperm(len(lengths), generator=generator)
+    order = torch.cat([p[torch.argsort(lengths[p], stable=True)] for p in order.split(pool_size)])
+    batches = list(order.split(batch_size))
+    # without this shuffle the short batches would all come first in each pool
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
+
 def _detach(hidden):
     """Cut the graph at the batch boundary (truncated BPTT) but keep the values."""
     if hidden is None:
@@ -218,13 +231,10 @@ class SentimentTask:
         """Index batches for one epoch, a function of (seed, epoch) only."""
         if getattr(self, "_plan_key", None) != (epoch, seed):
             g = _epoch_generator(seed, epoch)
-            order = torch.randperm(len(self.train_x), generator=g)
             if self.bucket:
-                pool = self.batch_size * self.pool_batches
-                order = torch.cat([p[torch.argsort(self.train_len[p], stable=True)] for p in order.split(pool)])
-            batches = list(order.split(self.batch_size))
-            if self.bucket:  # otherwise the short batches would all come first in each pool
-                batches = [batches[i] for i in torch.randperm(len(batches), generator=g)]
+                batches = bucket_by_length(self.train_len, self.batch_size, g, self.batch_size * self.pool_batches)
+            else:
+                batches = list(torch.randperm(len(self.train_x), generator=g).split(self.batch_size))
             self._plan_cache, self._plan_key = batches, (epoch, seed)
         return self._plan_cache
 

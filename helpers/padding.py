@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from helpers.batching import bucket_by_length
+
 
 def _check(lengths: Sequence[int], batch_size: int) -> np.ndarray:
     lengths = np.asarray(lengths)
@@ -44,20 +46,15 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, pool_size: int | N
     """Shuffle, sort by length within pools of ``pool_size`` examples, cut, and shuffle the batches.
 
     The pools keep some randomness between epochs (a plain global sort always makes the
-    same batches); the final shuffle stops the model seeing short reviews first.
+    same batches); the final shuffle stops the model seeing short reviews first. This is
+    ``helpers.batching.bucket_by_length``, the bucketing that ``SentimentTask`` trains with.
     """
     lengths = _check(lengths, batch_size)
     pool_size = 50 * batch_size if pool_size is None else pool_size
     if pool_size < batch_size:
         raise ValueError(f"pool_size ({pool_size}) must be at least batch_size ({batch_size}).")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    batches: list[np.ndarray] = []
-    for start in range(0, len(order), pool_size):
-        pool = order[start: start + pool_size]
-        pool = pool[np.argsort(lengths[pool], kind="stable")]
-        batches += _cut(pool, batch_size)
-    return [batches[i] for i in rng.permutation(len(batches))]
+    generator = torch.Generator().manual_seed(int(seed))
+    return [b.numpy() for b in bucket_by_length(torch.from_numpy(lengths), batch_size, generator, pool_size)]
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int, seed: int = 0) -> list[np.ndarray]:
