@@ -81,10 +81,12 @@ class Course:
         _venv_on_path()
         proc = subprocess.Popen(cmd, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, bufsize=1)
-        lines = []
+        lines, body = [], False
         for line in proc.stdout:
             lines.append(line)
-            if echo and _worth_echoing(line):
+            # nbgrader puts some warnings (e.g. collect's "cheating attempt?") on the indented lines after the header
+            body = (body and line[:1].isspace()) or (_worth_echoing(line) and line.rstrip().endswith("]"))
+            if echo and line.strip() and (body or _worth_echoing(line)):
                 print("  " + line.rstrip(), flush=True)
         proc.wait()
         text = "".join(lines)
@@ -133,9 +135,16 @@ def release(course: Course, assignment: str, args) -> int:
 def collect(course: Course, assignment: str, args) -> int:
     if args.exchange:
         code, log = course.nbgrader("collect", assignment, "--update")
-        if code != 0:
-            raise GradingError("nbgrader collect failed (log above); check the exchange directory in nbgrader_config.py.")
-        print(f"Collected {assignment} from the exchange into submitted/.")
+        if code != 0:  # nbgrader says why only in CRITICAL lines, which are not echoed
+            why = "; ".join(ln.split("] ", 1)[-1] for ln in log.splitlines() if "| CRITICAL]" in ln)
+            raise GradingError(
+                f"nbgrader collect could not read the exchange ({why or 'see the log above'}). "
+                f"Set c.Exchange.root in {course.root / 'nbgrader_config.py'} to the exchange folder your students "
+                f"submit to, and release the assignment there first (`nbgrader release_assignment {assignment}`); "
+                "or collect a folder of submissions with --from FOLDER.")
+        students = re.findall(rf"Collecting submission: (\S+) {re.escape(assignment)}$", log, re.M)
+        print(f"Collected {len(students)} new submission(s) of {assignment} from the exchange into "
+              f"submitted/<student>/{assignment}/" + (": " + ", ".join(sorted(students)) if students else "."))
         return 0
     if not args.source:
         raise GradingError("Say where the submissions are: --from FOLDER (one sub-folder per student), "
