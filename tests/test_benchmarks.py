@@ -30,3 +30,11 @@ def test_quality_with_a_step_budget():
     results = quality.main(TINY + ["--steps", "2", "--num-layers", "1", "--corpora", "sherlock", "--cells", "gru",
                                    "--max-eval-batches", "1"])
     assert results[0]["steps"] == 2
+
+
+def test_sentiment_pooling_reports_each_readout():
+    from benchmarks import sentiment_pooling
+    results = sentiment_pooling.main(["--device", "cpu", "--n-train", "128", "--n-val", "64", "--max-len", "30",
+                                      "--embed-dim", "8", "--hidden-size", "8", "--epochs", "1"])
+    assert [r["pool"] for r in results] == ["last", "max"]
+    assert all(0 <= r["final_val_acc"] <= 1 and r["val_steps"][-1] == 2 for r in results)

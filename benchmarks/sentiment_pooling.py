@@ -1,0 +1,92 @@
+"""IMDb validation accuracy of a biLSTM read out by its final states or by the maximum over time.
+
+Lecture 05's pipeline (seeded 20,000/5,000 split of the official training set, ``helpers.text``
+tokenizer, vocabulary from the training part, the last ``--max-len`` tokens, bucketed batches);
+both readouts get the same model size, seed, learning rate and number of steps. The report is the
+validation accuracy at each evaluation: which readout learns faster, on the validation split only
+(the test split plays no part in choosing lecture 05's settings).
+
+Run: ``python -m benchmarks.sentiment_pooling [--epochs 2] [--pools last max] [--device cuda]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+import helpers
+from helpers.data import load_imdb
+from helpers.models import SentimentRNN
+from helpers.text import WordVocab, tokenize
+from helpers.train import SentimentTask, TrainConfig, train
+
+
+def make_task(args) -> tuple[SentimentTask, int]:
+    """Lecture 05's data pipeline; returns the task and the vocabulary size."""
+    df = load_imdb("train")
+    order = np.random.default_rng(0).permutation(len(df))
+    train_part = df.iloc[order[:20_000]].iloc[: args.n_train]
+    val_part = df.iloc[order[20_000:]].iloc[: args.n_val]
+    train_tokens = [tokenize(t) for t in train_part.text]
+    val_tokens = [tokenize(t) for t in val_part.text]
+    vocab = WordVocab.build(train_tokens, min_freq=2, max_size=25_000)
+
+    def encode(token_lists):
+        return [vocab.encode(t)[-args.max_len:] or [WordVocab.UNK] for t in token_lists]
+
+    task = SentimentTask((encode(train_tokens), train_part.label.tolist()),
+                         (encode(val_tokens), val_part.label.tolist()), batch_size=args.batch_size, bucket=True)
+    return task, len(vocab)
+
+
+def run(pool: str, task: SentimentTask, vocab_size: int, args, device) -> dict:
+    helpers.set_seed(args.seed)
+    model = SentimentRNN(vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size, dropout=args.dropout,
+                         pack=device.type == "cuda", pool=pool)
+    config = TrainConfig(lr=args.lr, weight_decay=0.01, epochs=args.epochs,
+                         eval_every=max(task.batches_per_epoch // 4, 1), progress=args.progress,
+                         device=str(device), seed=args.seed)
+    start = time.perf_counter()
+    history = train(model, task, config)
+    return {"pool": pool, "val_acc": [round(a, 4) for a in history.val_acc], "val_steps": history.val_steps,
+            "final_val_acc": round(history.val_acc[-1], 4), "train_seconds": round(time.perf_counter() - start, 1)}
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--pools", nargs="+", default=["last", "max"], choices=["last", "max"])
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--n-train", type=int, default=None, help="use only this many training reviews (smoke tests)")
+    parser.add_argument("--n-val", type=int, default=None)
+    parser.add_argument("--max-len", type=int, default=400)
+    parser.add_argument("--embed-dim", type=int, default=64)
+    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.epochs <= 0:
+        parser.error("--epochs must be positive")
+    device = helpers.get_device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    task, vocab_size = make_task(args)
+    print(f"{name}, torch {torch.__version__}, {task}, biLSTM embed {args.embed_dim} hidden {args.hidden_size}, "
+          f"{args.epochs} epochs, constant lr {args.lr}")
+    results = []
+    for pool in args.pools:
+        result = run(pool, task, vocab_size, args, device)
+        results.append(result)
+        curve = ", ".join(f"{s}: {a:.3f}" for s, a in zip(result["val_steps"], result["val_acc"]))
+        print(f"  pool={pool:4s} validation accuracy by step {curve} ({result['train_seconds']} s)", flush=True)
+    print(json.dumps({"device": name, "epochs": args.epochs, "results": results}))
+    return results
+
+
+if __name__ == "__main__":
+    main()
