@@ -92,24 +92,27 @@ class SentimentRNN(nn.Module):
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128, num_layers: int = 1,
                  cell: str = "lstm", bidirectional: bool = True, dropout: float = 0.0, pad_idx: int = 0,
-                 pack: bool = True, pool: str = "last"):
+                 pack: bool = True, pool: str = "last", embed_dropout: float = 0.0):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)]:
             _check_int(name, value)
         _check_cell(cell)
         _check_dropout(dropout)
+        _check_dropout(embed_dropout)
         _check_int("pad_idx", pad_idx, minimum=0)
         if pad_idx >= vocab_size:
             raise ValueError(f"pad_idx={pad_idx} is outside the vocabulary (size {vocab_size})")
         if pool not in POOLS:
             raise ValueError(f"pool must be 'last' (final hidden states) or 'max' (max over time), got {pool!r}")
         self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers,
-                           cell=cell, bidirectional=bool(bidirectional), dropout=dropout, pad_idx=pad_idx, pool=pool)
+                           cell=cell, bidirectional=bool(bidirectional), dropout=dropout, pad_idx=pad_idx, pool=pool,
+                           embed_dropout=embed_dropout)
         self.cell, self.bidirectional, self.pack, self.pool = cell, bool(bidirectional), bool(pack), pool
         self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
         self.rnn = _make_rnn(cell, embed_dim, hidden_size, num_layers, dropout, bidirectional=self.bidirectional)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout)  # on the vector the head reads
+        self.embed_drop = nn.Dropout(embed_dropout)  # on the word vectors: the model cannot lean on any one word
         self.head = nn.Linear(hidden_size * (2 if self.bidirectional else 1), 1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -121,10 +124,10 @@ class SentimentRNN(nn.Module):
             raise ValueError(f"lengths must hold one length in 1..{x.shape[1]} per sequence; "
                              f"got {lengths.tolist()[:8]}")
         if not self.pack:
-            out, _ = self.rnn(self.embed(x))  # [B, T, directions * H]
+            out, _ = self.rnn(self.embed_drop(self.embed(x)))  # [B, T, directions * H]
             features = self._max_over_time(out, lengths) if self.pool == "max" else self._last_states_padded(out, lengths)
             return self.head(self.drop(features)).squeeze(-1)
-        packed = pack_padded_sequence(self.embed(x), lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(self.embed_drop(self.embed(x)), lengths, batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed)
         if self.pool == "max":
             out, _ = pad_packed_sequence(out, batch_first=True)  # original order, zeros after each length

@@ -150,3 +150,18 @@ def test_max_pooling_ignores_padding_and_agrees_packed_or_padded(cell):
 def test_unknown_pool_is_a_clear_error():
     with pytest.raises(ValueError, match="pool must be 'last'.*or 'max'"):
         SentimentRNN(10, pool="mean")
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_embedding_dropout_acts_in_training_only(pack):
+    torch.manual_seed(0)
+    model = SentimentRNN(30, embed_dim=16, hidden_size=5, pool="max", pack=pack, embed_dropout=0.5)
+    x, lengths = torch.randint(1, 30, (3, 6)), torch.tensor([6, 4, 2])
+    model.train()
+    assert not torch.allclose(model(x, lengths), model(x, lengths))  # a fresh mask each call
+    model.eval()
+    plain = SentimentRNN(30, embed_dim=16, hidden_size=5, pool="max", pack=pack)
+    plain.load_state_dict(model.state_dict())  # no extra weights: eval mode is the plain model
+    torch.testing.assert_close(model(x, lengths), plain.eval()(x, lengths))
+    with pytest.raises(ValueError, match="dropout"):
+        SentimentRNN(30, embed_dropout=1.0)
