@@ -45,13 +45,14 @@ def make_task(args) -> tuple[SentimentTask, int]:
 def run(pool: str, task: SentimentTask, vocab_size: int, args, device) -> dict:
     helpers.set_seed(args.seed)
     model = SentimentRNN(vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size, dropout=args.dropout,
-                         pack=device.type == "cuda", pool=pool)
+                         embed_dropout=args.embed_dropout, pack=device.type == "cuda", pool=pool)
     config = TrainConfig(lr=args.lr, weight_decay=0.01, epochs=args.epochs,
                          eval_every=max(task.batches_per_epoch // 4, 1), progress=args.progress,
                          device=str(device), seed=args.seed)
     start = time.perf_counter()
     history = train(model, task, config)
     return {"pool": pool, "val_acc": [round(a, 4) for a in history.val_acc], "val_steps": history.val_steps,
+            "val_loss": [round(v, 4) for v in history.val_loss],
             "final_val_acc": round(history.val_acc[-1], 4), "train_seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -66,6 +67,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--embed-dim", type=int, default=64)
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--embed-dropout", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -77,7 +79,7 @@ def main(argv=None) -> list[dict]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     task, vocab_size = make_task(args)
     print(f"{name}, torch {torch.__version__}, {task}, biLSTM embed {args.embed_dim} hidden {args.hidden_size}, "
-          f"{args.epochs} epochs, constant lr {args.lr}")
+          f"{args.epochs} epochs, constant lr {args.lr}, dropout {args.dropout}, embedding dropout {args.embed_dropout}")
     results = []
     for pool in args.pools:
         result = run(pool, task, vocab_size, args, device)
