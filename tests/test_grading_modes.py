@@ -23,6 +23,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mini_assignment import source_notebook
+
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "mini"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -34,28 +36,6 @@ pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="exchange permi
               pytest.mark.timeout(300)]
 
 
-def _cell(kind: str, source: str, grade_id: str | None = None, points: int | None = None, solution=False):
-    cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
-    if grade_id:
-        meta = {"grade_id": grade_id, "schema_version": 3, "task": False,
-                "solution": solution, "grade": points is not None, "locked": not solution}
-        if points is not None:
-            meta["points"] = points
-        cell.metadata["nbgrader"] = meta
-    return cell
-
-
-SOURCE_CELLS = [
-    _cell("markdown", "# Grading-modes test assignment (3 points)"),
-    _cell("code", "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
-          "add", solution=True),
-    _cell("code", "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(10, -3) == 7\n### END HIDDEN TESTS",
-          "test_add", points=2),
-    _cell("code", "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
-          "mul", solution=True),
-    _cell("code", "assert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(-4, 5) == -20\n### END HIDDEN TESTS",
-          "test_mul", points=1),
-]
 # The kernel says where it runs: the sandbox's hostname is "sandbox".
 WHO = "import os, socket\nprint('WHO', socket.gethostname(), os.getuid())\n"
 ANSWERS = {  # student -> (add, mul, expected score)
@@ -134,7 +114,7 @@ def template(base) -> Path:
     course = base / "template"
     (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", course)
-    nb = nbformat.v4.new_notebook(cells=SOURCE_CELLS)
+    nb = source_notebook("Grading-modes test assignment")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, course / "solutions" / ASSIGNMENT / NOTEBOOK)
     done = grade(course, "release", ASSIGNMENT)

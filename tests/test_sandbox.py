@@ -27,6 +27,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mini_assignment import source_notebook
+
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "sbx"
 NOTEBOOK = "work"
@@ -46,29 +48,6 @@ def sandbox_works():
         pytest.fail(f"{err}\n(make sandbox-deps installs bubblewrap)")
 
 # --- the assignment -----------------------------------------------------------------------
-
-def _cell(kind: str, source: str, grade_id: str | None = None, points: int | None = None, solution=False):
-    cell = nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
-    if grade_id:
-        meta = {"grade_id": grade_id, "schema_version": 3, "task": False,
-                "solution": solution, "grade": points is not None, "locked": not solution}
-        if points is not None:
-            meta["points"] = points
-        cell.metadata["nbgrader"] = meta
-    return cell
-
-
-SOURCE_CELLS = [
-    _cell("markdown", "# Sandbox test assignment (3 points)"),
-    _cell("code", "def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
-          "add", solution=True),
-    _cell("code", "assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add(10, -3) == 7\n### END HIDDEN TESTS",
-          "test_add", points=2),
-    _cell("code", "def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
-          "mul", solution=True),
-    _cell("code", "assert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(-4, 5) == -20\n### END HIDDEN TESTS",
-          "test_mul", points=1),
-]
 
 HONEST_ADD = "def add(a, b):\n    return a + b"
 HONEST_MUL = "def mul(a, b):\n    return a * b"
@@ -242,7 +221,7 @@ def _release(root: Path) -> Path:
     course = root / "course"
     (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
-    nb = nbformat.v4.new_notebook(cells=SOURCE_CELLS)
+    nb = source_notebook("Sandbox test assignment")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, course / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
     done = _grade(course, "release", ASSIGNMENT)
