@@ -59,7 +59,7 @@ release: $(STAMP)
 collect: $(STAMP)
 	$(PY) -m helpers.grade collect $(ASSIGNMENT) $(GRADE_ARGS)
 
-autograde: $(STAMP) sandbox-deps sandbox-deps
+autograde: $(STAMP) sandbox-deps
 	$(PY) -m helpers.grade autograde $(ASSIGNMENT) $(GRADE_ARGS)
 
 feedback: $(STAMP)
