@@ -42,16 +42,33 @@ def make_task(args) -> tuple[SentimentTask, int]:
     return task, len(vocab)
 
 
+@torch.no_grad()
+def validation_errors(model, task: SentimentTask) -> dict:
+    """How the final model's validation mistakes split: positives called negative and the reverse."""
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(task.val_x)), key=lambda i: len(task.val_x[i]))  # the batches task.evaluate uses
+    false_neg = false_pos = 0
+    for start in range(0, len(order), task.batch_size):
+        idx = torch.tensor(order[start: start + task.batch_size])
+        x, labels, lengths = task._collate([task.val_x[i] for i in idx], task.val_y[idx], device)
+        predicted = (model(x, lengths) > 0).float()
+        false_neg += int(((labels == 1) & (predicted == 0)).sum())
+        false_pos += int(((labels == 0) & (predicted == 1)).sum())
+    return {"val_false_negatives": false_neg, "val_false_positives": false_pos}
+
+
 def run(pool: str, task: SentimentTask, vocab_size: int, args, device) -> dict:
     helpers.set_seed(args.seed)
     model = SentimentRNN(vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size, dropout=args.dropout,
                          embed_dropout=args.embed_dropout, pack=device.type == "cuda", pool=pool)
-    config = TrainConfig(lr=args.lr, weight_decay=0.01, epochs=args.epochs,
+    config = TrainConfig(lr=args.lr, weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, epochs=args.epochs,
                          eval_every=max(task.batches_per_epoch // 4, 1), progress=args.progress,
-                         device=str(device), seed=args.seed)
+                         device=str(device), seed=args.seed, keep_best=args.keep_best)
     start = time.perf_counter()
     history = train(model, task, config)
-    return {"pool": pool, "val_acc": [round(a, 4) for a in history.val_acc], "val_steps": history.val_steps,
+    return {"pool": pool, "best_val_acc": round(max(history.val_acc), 4), "best_step": history.best_step,
+            **validation_errors(model, task), "val_acc": [round(a, 4) for a in history.val_acc], "val_steps": history.val_steps,
             "val_loss": [round(v, 4) for v in history.val_loss],
             "final_val_acc": round(history.val_acc[-1], 4), "train_seconds": round(time.perf_counter() - start, 1)}
 
@@ -70,6 +87,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--embed-dropout", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
+    parser.add_argument("--keep-best", action="store_true", help="end with the weights of the lowest validation loss")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
@@ -79,13 +99,17 @@ def main(argv=None) -> list[dict]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     task, vocab_size = make_task(args)
     print(f"{name}, torch {torch.__version__}, {task}, biLSTM embed {args.embed_dim} hidden {args.hidden_size}, "
-          f"{args.epochs} epochs, constant lr {args.lr}, dropout {args.dropout}, embedding dropout {args.embed_dropout}")
+          f"{args.epochs} epochs, {args.lr_schedule} lr {args.lr}, weight decay {args.weight_decay}, dropout {args.dropout}, "
+          f"embedding dropout {args.embed_dropout}, seed {args.seed}")
     results = []
     for pool in args.pools:
         result = run(pool, task, vocab_size, args, device)
         results.append(result)
         curve = ", ".join(f"{s}: {a:.3f}" for s, a in zip(result["val_steps"], result["val_acc"]))
-        print(f"  pool={pool:4s} validation accuracy by step {curve} ({result['train_seconds']} s)", flush=True)
+        kept = f"weights of step {result['best_step']}" if result["best_step"] is not None else "last weights"
+        print(f"  pool={pool:4s} validation accuracy by step {curve} ({result['train_seconds']} s); with the {kept}: "
+              f"{result['val_false_negatives']} positive reviews called negative, "
+              f"{result['val_false_positives']} negative called positive", flush=True)
     print(json.dumps({"device": name, "epochs": args.epochs, "results": results}))
     return results
 

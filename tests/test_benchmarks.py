@@ -38,3 +38,5 @@ def test_sentiment_pooling_reports_each_readout():
                                       "--embed-dim", "8", "--hidden-size", "8", "--epochs", "1"])
     assert [r["pool"] for r in results] == ["last", "max"]
     assert all(0 <= r["final_val_acc"] <= 1 and r["val_steps"][-1] == 2 for r in results)
+    # the last weights were kept, so their mistakes are exactly the last evaluation's
+    assert all(r["val_false_negatives"] + r["val_false_positives"] == round((1 - r["final_val_acc"]) * 64) for r in results)
