@@ -26,3 +26,12 @@ def source_notebook(title: str) -> nbformat.NotebookNode:
         _cell("code", "assert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul(-4, 5) == -20\n### END HIDDEN TESTS",
               "test_mul", points=1),
     ])
+
+
+def fill_answers(nb: nbformat.NotebookNode, add: str, mul: str) -> nbformat.NotebookNode:
+    """A student's copy: the two answer cells replaced by ``add`` and ``mul`` (in place; returns ``nb``)."""
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in ("add", "mul"):
+            cell.source = add if gid == "add" else mul
+    return nb

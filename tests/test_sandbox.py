@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mini_assignment import source_notebook
+from mini_assignment import fill_answers, source_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "sbx"
@@ -237,13 +237,7 @@ def _make_course(template: Path, root: Path, students, tops: list[str]) -> Path:
     for student in students:
         add, mul, _ = STUDENTS[student]
         add = _attack_prelude(tops, f"{NOTEBOOK}.ipynb") + add
-        sub = nbformat.from_dict(json.loads(json.dumps(release)))
-        for cell in sub.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid == "add":
-                cell.source = add
-            elif gid == "mul":
-                cell.source = mul
+        sub = fill_answers(nbformat.from_dict(json.loads(json.dumps(release))), add, mul)
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         nbformat.write(sub, folder / f"{NOTEBOOK}.ipynb")
