@@ -21,7 +21,7 @@ import helpers
 from helpers.data import load_imdb
 from helpers.models import SentimentRNN
 from helpers.text import WordVocab, tokenize
-from helpers.train import SentimentTask, TrainConfig, train
+from helpers.train import SentimentTask, TrainConfig, evaluate, train
 
 
 def make_task(args) -> tuple[SentimentTask, int]:
@@ -42,22 +42,6 @@ def make_task(args) -> tuple[SentimentTask, int]:
     return task, len(vocab)
 
 
-@torch.no_grad()
-def validation_errors(model, task: SentimentTask) -> dict:
-    """How the final model's validation mistakes split: positives called negative and the reverse."""
-    model.eval()
-    device = next(model.parameters()).device
-    order = sorted(range(len(task.val_x)), key=lambda i: len(task.val_x[i]))  # the batches task.evaluate uses
-    false_neg = false_pos = 0
-    for start in range(0, len(order), task.batch_size):
-        idx = torch.tensor(order[start: start + task.batch_size])
-        x, labels, lengths = task._collate([task.val_x[i] for i in idx], task.val_y[idx], device)
-        predicted = (model(x, lengths) > 0).float()
-        false_neg += int(((labels == 1) & (predicted == 0)).sum())
-        false_pos += int(((labels == 0) & (predicted == 1)).sum())
-    return {"val_false_negatives": false_neg, "val_false_positives": false_pos}
-
-
 def run(pool: str, task: SentimentTask, vocab_size: int, args, device) -> dict:
     helpers.set_seed(args.seed)
     model = SentimentRNN(vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size, dropout=args.dropout,
@@ -68,7 +52,7 @@ def run(pool: str, task: SentimentTask, vocab_size: int, args, device) -> dict:
     start = time.perf_counter()
     history = train(model, task, config)
     return {"pool": pool, "best_val_acc": round(max(history.val_acc), 4), "best_step": history.best_step,
-            **validation_errors(model, task), "val_acc": [round(a, 4) for a in history.val_acc], "val_steps": history.val_steps,
+            **{k: v for k, v in evaluate(model, task).items() if k.startswith("val_false")}, "val_acc": [round(a, 4) for a in history.val_acc], "val_steps": history.val_steps,
             "val_loss": [round(v, 4) for v in history.val_loss],
             "final_val_acc": round(history.val_acc[-1], 4), "train_seconds": round(time.perf_counter() - start, 1)}
 

@@ -257,19 +257,22 @@ class SentimentTask:
 
     @torch.no_grad()
     def evaluate(self, model, max_batches: int | None = None) -> dict:
-        """Validation loss and accuracy; sequences sorted by length so batches waste little padding."""
+        """Validation loss, accuracy and how the mistakes split (``val_false_negatives``: positives called
+        negative; ``val_false_positives``: the reverse); sequences sorted by length so batches waste little padding."""
         device = next(model.parameters()).device
         order = list(range(len(self.val_x)))
         if max_batches is not None:  # a fixed random subset, not just the shortest reviews
             keep = torch.randperm(len(order), generator=torch.Generator().manual_seed(0))
             order = keep[: max_batches * self.batch_size].tolist()
         order.sort(key=lambda i: len(self.val_x[i]))
-        total, correct, count = 0.0, 0, 0
+        total, false_neg, false_pos, count = 0.0, 0, 0, 0
         for start in range(0, len(order), self.batch_size):
             idx = torch.tensor(order[start: start + self.batch_size])
             x, y, lengths = self._collate([self.val_x[i] for i in idx], self.val_y[idx], device)
             logits = model(x, lengths).float()
             total += F.binary_cross_entropy_with_logits(logits, y, reduction="sum").item()
-            correct += int(((logits > 0).float() == y).sum())
+            false_neg += int(((logits <= 0) & (y == 1)).sum())
+            false_pos += int(((logits > 0) & (y == 0)).sum())
             count += len(idx)
-        return {"val_loss": total / count, "val_acc": correct / count}
+        return {"val_loss": total / count, "val_acc": (count - false_neg - false_pos) / count,
+                "val_false_negatives": false_neg, "val_false_positives": false_pos}

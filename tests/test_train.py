@@ -143,6 +143,15 @@ def test_a_few_steps_lower_the_sentiment_loss():
     assert history.steps[-1] == 3 * task.batches_per_epoch
     assert history.val_loss[-1] < before["val_loss"] - 0.2
     assert history.val_acc[-1] > 0.8 and history.kind == "sentiment"
+    # the mistakes split into positives called negative and the reverse, counted review by review
+    metrics = evaluate(model, task)
+    model.eval()
+    with torch.no_grad():
+        predicted = [int(model(x[None], torch.tensor([len(x)])) > 0) for x in task.val_x]
+    labels = task.val_y.long().tolist()
+    assert metrics["val_false_negatives"] == sum(p == 0 and y == 1 for p, y in zip(predicted, labels))
+    assert metrics["val_false_positives"] == sum(p == 1 and y == 0 for p, y in zip(predicted, labels))
+    assert metrics["val_acc"] == pytest.approx(1 - (metrics["val_false_negatives"] + metrics["val_false_positives"]) / len(labels))
 
 
 def test_budgets(data):
