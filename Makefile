@@ -19,37 +19,60 @@ PY    := $(VENV)/bin/python
 # Jupyter refuses to run as root (containers, CI boxes) unless told it is deliberate.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
+DEV_STAMP := $(VENV)/.course-installed-dev
 
-.PHONY: setup sandbox-deps lab test release collect autograde feedback export grade clean-cache FORCE
+.PHONY: setup setup-dev system-deps sandbox-deps lab test release collect autograde feedback export grade clean-cache FORCE
 
+# Students: the course and what the lectures and the lab need.
 setup: $(STAMP)
+# Instructors and tests: also the grading and test extras (pyproject.toml).
+setup-dev: $(DEV_STAMP)
 
 # Re-install when the dependency list, this file or the torch requirement changes.
 $(VENV)/.torch-spec: FORCE
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { echo "Creating the course's virtual environment in $(VENV)/"; $(PYTHON) -m venv $(VENV); }
 	@echo '$(TORCH_SPEC)' | cmp -s - $@ || echo '$(TORCH_SPEC)' > $@
 
 $(STAMP): pyproject.toml Makefile $(VENV)/.torch-spec
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "Installing $(TORCH_SPEC) (the first time this downloads up to a few GB and takes minutes;"
+	@echo "  on a laptop without an NVIDIA GPU the CPU build is far smaller:"
+	@echo "  make lab TORCH_SPEC=\"torch --index-url https://download.pytorch.org/whl/cpu\")"
+	$(PY) -m pip install --quiet --progress-bar on $(TORCH_SPEC)
+	@echo "Installing the course and its libraries (Jupyter, nbgrader, matplotlib, statsmodels, ...)"
 	$(PY) -m pip install --quiet --editable .
 	@touch $@
 
-# Grading runs students' code inside bubblewrap (see helpers/sandbox.py). Install it where we
-# can do so without asking: as root, or with password-less sudo, through apt-get.
-sandbox-deps:
-	@command -v bwrap >/dev/null 2>&1 || [ "$$(uname -s)" != Linux ] || { \
+$(DEV_STAMP): $(STAMP)
+	@echo "Installing the grading and test extras (dask, psycopg2, pytest, nbval, playwright)"
+	$(PY) -m pip install --quiet --editable '.[grading,test]'
+	@touch $@
+
+# System programs from Debian packages, installed where we can do so without asking (as root,
+# or with password-less sudo): bubblewrap for sandboxed grading; for the tests also Chromium
+# (the browser tests) and PostgreSQL (the server gradebook tests). Elsewhere: say what is missing.
+SYSTEM_PACKAGES ?= bubblewrap chromium postgresql
+system-deps:
+	@missing=; for p in $(SYSTEM_PACKAGES); do \
+	  case $$p in bubblewrap) c=bwrap;; chromium) c=chromium;; postgresql) c=pg_ctlcluster;; *) c=$$p;; esac; \
+	  command -v $$c >/dev/null 2>&1 || [ -x /usr/bin/$$c ] || missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || [ "$$(uname -s)" != Linux ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then SUDO=; \
 	  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; \
-	  else echo "bubblewrap (bwrap) is missing; grading and its tests need it. Install it, e.g. 'sudo apt-get install bubblewrap'."; exit 0; fi; \
-	  echo "Installing bubblewrap for sandboxed grading"; \
-	  $$SUDO apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }; }
+	  else echo "Missing system packages:$$missing (install them, e.g. 'sudo apt-get install$$missing'); the tests that need them are skipped."; exit 0; fi; \
+	  echo "Installing system packages:$$missing"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; }; }
+
+# Grading needs only bubblewrap.
+sandbox-deps:
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES=bubblewrap
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
+	# .venv/bin on PATH: formgrader runs `alembic` from there (it failed with FileNotFoundError without it).
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
 
-test: $(STAMP) sandbox-deps
+test: $(DEV_STAMP) system-deps
 	COURSE_FAST=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------
