@@ -23,8 +23,9 @@ import torch.nn.functional as F
 import helpers
 from helpers.data import load_text
 from helpers.models import CharRNN
+from helpers.tasks import CharLMTask, split_text
 from helpers.text import CharVocab
-from helpers.train import CharLMTask, TrainConfig, split_text, train
+from helpers.train import TrainConfig, train
 
 
 def _sync(device: torch.device) -> None:

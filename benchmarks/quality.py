@@ -17,8 +17,9 @@ import torch
 import helpers
 from helpers.data import load_text
 from helpers.models import CharRNN
+from helpers.tasks import CharLMTask, split_text
 from helpers.text import CharVocab
-from helpers.train import CharLMTask, TrainConfig, evaluate, split_text, train
+from helpers.train import TrainConfig, evaluate, train
 
 CORPORA = {"sherlock": "sherlock", "tinyshakespeare": "tinyshakespeare"}
 

@@ -20,8 +20,9 @@ import torch
 import helpers
 from helpers.data import load_imdb
 from helpers.models import SentimentRNN
+from helpers.tasks import SentimentTask
 from helpers.text import WordVocab, tokenize
-from helpers.train import SentimentTask, TrainConfig, evaluate, train
+from helpers.train import TrainConfig, evaluate, train
 
 
 def make_task(args) -> tuple[SentimentTask, int]:

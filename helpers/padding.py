@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from helpers.batching import bucket_by_length
+from helpers.tasks import bucket_by_length
 
 
 def _check(lengths: Sequence[int], batch_size: int) -> np.ndarray:
@@ -47,7 +47,7 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, pool_size: int | N
 
     The pools keep some randomness between epochs (a plain global sort always makes the
     same batches); the final shuffle stops the model seeing short reviews first. This is
-    ``helpers.batching.bucket_by_length``, the bucketing that ``SentimentTask`` trains with.
+    ``helpers.tasks.bucket_by_length``, the bucketing that ``SentimentTask`` trains with.
     """
     lengths = _check(lengths, batch_size)
     pool_size = 50 * batch_size if pool_size is None else pool_size

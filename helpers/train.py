@@ -38,11 +38,9 @@ import torch
 from tqdm.auto import tqdm
 
 from helpers import checkpoint
-from helpers.batching import CharLMTask, SentimentTask, split_text
 from helpers.runtime import get_device, set_seed
 
-__all__ = ["TrainConfig", "History", "TrainingDivergedError", "CharLMTask", "SentimentTask", "split_text",
-           "train", "evaluate", "load_checkpoint"]
+__all__ = ["TrainConfig", "History", "TrainingDivergedError", "train", "evaluate", "load_checkpoint"]
 
 FORMAT = 1
 _SETTINGS = ("lr", "optimizer", "weight_decay", "clip_grad_norm", "seed", "lr_schedule", "min_lr_fraction")

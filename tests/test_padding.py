@@ -78,7 +78,7 @@ def test_pool_smaller_than_batch():
 
 
 def test_the_measured_bucketing_is_the_one_sentiment_task_trains_with():
-    from helpers.batching import SentimentTask, _epoch_generator
+    from helpers.tasks import SentimentTask, _epoch_generator
     seqs = [[1] * n for n in LENGTHS]
     task = SentimentTask((seqs, [0] * len(seqs)), ([[1]], [0]), batch_size=32)
     seed, epoch = 4, 2

@@ -8,9 +8,9 @@ import torch
 
 from helpers import checkpoint
 from helpers.models import CharRNN, SentimentRNN
+from helpers.tasks import CharLMTask, SentimentTask, split_text
 from helpers.text import CharVocab
-from helpers.train import (CharLMTask, History, SentimentTask, TrainConfig, TrainingDivergedError, evaluate,
-                           load_checkpoint, split_text, train)
+from helpers.train import History, TrainConfig, TrainingDivergedError, evaluate, load_checkpoint, train
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 40
 
