@@ -170,3 +170,58 @@ def rnn_param_count(cell: str, input_size: int, hidden_size: int, num_layers: in
         inputs = input_size if layer == 0 else h * directions  # upper layers read both directions
         total += directions * g * (h * (inputs + h) + 2 * h)  # W_ih, W_hh, and PyTorch's two biases
     return total
+
+
+class TextCNN(nn.Module):
+    """Embedding -> 1D convolutions of several widths -> max over time -> one logit (lecture 05).
+
+    Same inputs and output as ``SentimentRNN``: padded ids ``[B, T]`` and lengths ``[B]`` -> logits
+    ``[B]``. A filter of width k scores every window of k consecutive words; its largest score over
+    the windows that start inside the review is one feature (Kim, 2014). The convolution is
+    translation *equivariant* (a shifted phrase shifts the scores); the max over time is what
+    makes the classifier ignore where in the review a phrase occurs.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int = 128, num_filters: int = 100, kernel_sizes=(3, 4, 5),
+                 dropout: float = 0.5, embed_dropout: float = 0.0, pad_idx: int = 0):
+        super().__init__()
+        kernel_sizes = tuple(kernel_sizes)
+        for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim), ("num_filters", num_filters)]:
+            _check_int(name, value)
+        if not kernel_sizes:
+            raise ValueError("kernel_sizes must name at least one filter width, e.g. (3, 4, 5)")
+        for k in kernel_sizes:
+            _check_int("each kernel size", k)
+        _check_dropout(dropout)
+        _check_dropout(embed_dropout)
+        _check_int("pad_idx", pad_idx, minimum=0)
+        if pad_idx >= vocab_size:
+            raise ValueError(f"pad_idx={pad_idx} is outside the vocabulary (size {vocab_size})")
+        self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, num_filters=num_filters,
+                           kernel_sizes=list(kernel_sizes), dropout=dropout, embed_dropout=embed_dropout, pad_idx=pad_idx)
+        self.kernel_sizes, self.pad_idx = kernel_sizes, pad_idx
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
+        self.embed_drop = nn.Dropout(embed_dropout)
+        self.convs = nn.ModuleList(nn.Conv1d(embed_dim, num_filters, k) for k in kernel_sizes)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(num_filters * len(kernel_sizes), 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``x``: padded LongTensor ``[B, T]``, ``lengths``: ``[B]`` -> logits ``[B]`` (positive class)."""
+        if x.dim() != 2 or x.dtype != torch.long:
+            raise ValueError(f"TextCNN expects a padded LongTensor [batch, time], got {x.dtype} {tuple(x.shape)}")
+        lengths = torch.as_tensor(lengths).to(x.device, torch.long)
+        if lengths.shape != (x.shape[0],) or lengths.min() < 1 or lengths.max() > x.shape[1]:
+            raise ValueError(f"lengths must hold one length in 1..{x.shape[1]} per sequence; "
+                             f"got {lengths.tolist()[:8]}")
+        widest = max(self.kernel_sizes)
+        if x.shape[1] < widest:  # a batch of short reviews still needs one window of the widest filter
+            x = nn.functional.pad(x, (0, widest - x.shape[1]), value=self.pad_idx)
+        e = self.embed_drop(self.embed(x)).transpose(1, 2)  # [B, embed_dim, T]: Conv1d wants channels first
+        features = []
+        for k, conv in zip(self.kernel_sizes, self.convs):
+            scores = torch.relu(conv(e))  # [B, num_filters, T - k + 1]
+            # a window may start at step t if it ends inside the review; a review shorter than k keeps window 0
+            starts = torch.arange(scores.shape[2], device=x.device)[None, :] <= (lengths - k).clamp(min=0)[:, None]
+            features.append(scores.masked_fill(~starts[:, None, :], float("-inf")).amax(dim=2))
+        return self.head(self.drop(torch.cat(features, dim=1))).squeeze(-1)
