@@ -1,6 +1,6 @@
 """nbgrader configuration for rnn-course: sources in solutions/, releases in assignments/.
 
-Instructors drive it through ``python -m helpers.grade`` (or the Makefile targets
+Instructors drive it through ``python -m grading`` (or the Makefile targets
 release/collect/autograde/feedback/export); plain ``nbgrader`` commands read the
 same settings. Option names checked against nbgrader 0.9.6.
 """
@@ -19,6 +19,7 @@ c.CourseDirectory.release_directory = "assignments"
 # (checkpoints/ is handled below: students submit theirs, instructors' must not leak.)
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache", ".DS_Store",
+    "grading.toml",  # the lab's facts for the grading tool (solutions/<assignment>/grading.toml)
 ]
 # Files larger than this (kB) are left out of collect/autograde with a warning. The lab's
 # notebook tells students to keep each checkpoint under 20 MB; this leaves headroom.
@@ -66,3 +67,28 @@ def _drop_instructor_files(assignment, **_):
 
 
 c.GenerateAssignment.post_convert_hook = _drop_instructor_files
+
+
+# --- Exchange: where release_assignment, fetch, submit and the Assignment List meet ---------------
+# A JupyterHub shares one exchange between users: nbgrader's default /srv/nbgrader/exchange, or the
+# c.Exchange.root of a system-wide nbgrader_config.py. Where there is none, the course keeps its own
+# in exchange/ (git-ignored), so the students' Assignment List works out of the box instead of
+# showing "The exchange directory does not exist" and "Error fetching courses!".
+def _hub_has_exchange() -> bool:
+    import re
+
+    from jupyter_core.paths import jupyter_config_path
+
+    if Path("/srv/nbgrader/exchange").is_dir():
+        return True
+    configs = [Path(folder) / "nbgrader_config.py" for folder in jupyter_config_path()]
+    return any(p.is_file() and p.resolve() != Path(__file__).resolve()
+               and re.search(r"^\s*c\.Exchange\.root\s*=", p.read_text(errors="replace"), re.M) for p in configs)
+
+
+if not _hub_has_exchange():
+    c.Exchange.root = str(_ROOT / "exchange")
+    try:
+        (_ROOT / "exchange").mkdir(mode=0o755, exist_ok=True)  # yours only: one person plays both roles here
+    except OSError:
+        pass  # a read-only checkout: nbgrader then says the exchange is missing, which is true
