@@ -76,27 +76,27 @@ test: $(DEV_STAMP) system-deps
 	COURSE_FAST=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------
-release: $(STAMP)
-	$(PY) -m helpers.grade release $(ASSIGNMENT) $(GRADE_ARGS)
+release: $(DEV_STAMP)
+	$(PY) -m grading release $(ASSIGNMENT) $(GRADE_ARGS)
 
-collect: $(STAMP)
-	$(PY) -m helpers.grade collect $(ASSIGNMENT) $(GRADE_ARGS)
+collect: $(DEV_STAMP)
+	$(PY) -m grading collect $(ASSIGNMENT) $(GRADE_ARGS)
 
-autograde: $(STAMP) sandbox-deps
-	$(PY) -m helpers.grade autograde $(ASSIGNMENT) $(GRADE_ARGS)
+autograde: $(DEV_STAMP) sandbox-deps
+	$(PY) -m grading autograde $(ASSIGNMENT) $(GRADE_ARGS)
 
-feedback: $(STAMP)
-	$(PY) -m helpers.grade feedback $(ASSIGNMENT) $(GRADE_ARGS)
+feedback: $(DEV_STAMP)
+	$(PY) -m grading feedback $(ASSIGNMENT) $(GRADE_ARGS)
 
-export: $(STAMP)
-	$(PY) -m helpers.grade export $(ASSIGNMENT) $(GRADE_ARGS)
+export: $(DEV_STAMP)
+	$(PY) -m grading export $(ASSIGNMENT) $(GRADE_ARGS)
 
 # Feedback and grades are produced even when a submission could not be graded;
 # the exit status still reports that failure.
-grade: $(STAMP) sandbox-deps
-	@status=0; $(PY) -m helpers.grade autograde $(ASSIGNMENT) $(GRADE_ARGS) || status=$$?; \
-	$(PY) -m helpers.grade feedback $(ASSIGNMENT) $(GRADE_ARGS) && \
-	$(PY) -m helpers.grade export $(ASSIGNMENT) $(GRADE_ARGS) && exit $$status
+grade: $(DEV_STAMP) sandbox-deps
+	@status=0; $(PY) -m grading autograde $(ASSIGNMENT) $(GRADE_ARGS) || status=$$?; \
+	$(PY) -m grading feedback $(ASSIGNMENT) $(GRADE_ARGS) && \
+	$(PY) -m grading export $(ASSIGNMENT) $(GRADE_ARGS) && exit $$status
 
 clean-cache:
 	rm -rf data/sherlock data/shakespeare data/imdb

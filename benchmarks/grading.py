@@ -1,7 +1,7 @@
 """Seconds per submission for autograding the Sherlock lab, the way an instructor runs it.
 
 Builds a temporary course (release + N copies of a finished reference submission with its
-checkpoints), then times ``python -m helpers.grade autograde`` over all of them. The autograder
+checkpoints), then times ``python -m grading autograde`` over all of them. The autograder
 never trains, so this is kernel start-up, imports, loading the text, the tests, evaluation on a
 slice of held-out text, short samples and a figure.
 
@@ -31,7 +31,7 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "sherlock_rnn_vs_gru"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-GRADE = [sys.executable, "-m", "helpers.grade"]
+GRADE = [sys.executable, "-m", "grading"]
 
 
 def reference_submission(workdir: Path, fast: bool = False) -> Path:
@@ -79,7 +79,7 @@ def submit_copies(course: Path, reference: Path, n: int) -> None:
 
 
 def autograde(course: Path, env: dict, sandbox: bool = True) -> tuple[float, str]:
-    """Seconds for one `helpers.grade autograde` over every submission, and what it printed."""
+    """Seconds for one `grading autograde` over every submission, and what it printed."""
     cmd = GRADE + ["autograde", ASSIGNMENT, f"--course-dir={course}"] + ([] if sandbox else ["--no-sandbox"])
     start = time.perf_counter()
     result = _run(cmd, env)

@@ -6,7 +6,7 @@ both sides alike:
 1. ``kernel``: start a kernel (``python3`` vs the sandbox's ``rnn-course-sandbox``), run the
    imports a graded lab notebook does (torch, matplotlib with a saved figure, helpers), shut
    it down. This is the sandbox's own overhead per submission.
-2. ``grade``: ``python -m helpers.grade autograde`` of the Sherlock lab with N copies of the
+2. ``grade``: ``python -m grading autograde`` of the Sherlock lab with N copies of the
    reference submission (as benchmarks/grading.py builds them), sandbox on vs ``--no-sandbox``;
    seconds per submission, nbgrader start-up included.
 
@@ -50,7 +50,7 @@ def _one_kernel(sandboxed: bool, workdir: Path) -> dict[str, float]:
     from jupyter_client.manager import KernelManager
     from traitlets.config import Config
 
-    from helpers import sandbox
+    from grading import sandbox
 
     config = Config()
     if sandboxed:

@@ -177,7 +177,7 @@ def test_readme_names_only_settings_the_code_reads():
     code += (REPO_ROOT / "Makefile").read_text() + (REPO_ROOT / ".ci" / "run").read_text()
     for notebook in (REPO_ROOT / "lectures").glob("*.ipynb"):  # a lecture may read its own settings
         code += "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
-    from helpers.sandbox import Limits  # COURSE_SANDBOX_<NAME> sets the field <name> of Limits
+    from grading.sandbox import Limits  # COURSE_SANDBOX_<NAME> sets the field <name> of Limits
     code += "\n".join(f"COURSE_SANDBOX_{f.upper()}" for f in Limits.__dataclass_fields__)
     for variable in sorted(set(re.findall(r"\bCOURSE_[A-Z_]+[A-Z]\b", text))):
         assert variable in code, f"README mentions {variable}, which nothing reads"

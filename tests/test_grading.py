@@ -11,7 +11,7 @@ scores back through nbgrader's Gradebook:
     frank  the reference with the part B test cell deleted       -> test put back and graded, 80
     grace  a notebook that is not valid JSON                     -> a clear error for her alone
 
-Kernels run sandboxed when helpers.sandbox works here, otherwise with --no-sandbox.
+Kernels run sandboxed when grading.sandbox works here, otherwise with --no-sandbox.
 """
 from __future__ import annotations
 
@@ -46,14 +46,14 @@ def _env() -> dict:
 
 
 def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run the instructors' CLI, ``python -m helpers.grade``, on the temporary course."""
-    cmd = [sys.executable, "-m", "helpers.grade", *args, f"--course-dir={course}"]
+    """Run the instructors' CLI, ``python -m grading``, on the temporary course."""
+    cmd = [sys.executable, "-m", "grading", *args, f"--course-dir={course}"]
     return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
 
 
 def _sandbox_flags() -> list[str]:
     try:
-        from helpers import sandbox
+        from grading import sandbox
 
         sandbox.check()
         return []
@@ -148,7 +148,7 @@ def graded(tmp_path_factory, reference):
 def _scores(course: Path, student: str) -> dict[str, float]:
     from nbgrader.api import Gradebook
 
-    from helpers.grade import _venv_on_path
+    from grading.course import _venv_on_path
 
     _venv_on_path()  # nbgrader's Gradebook runs the `alembic` command
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rnn-course") as gb:
@@ -243,8 +243,8 @@ def test_feedback_for_every_graded_student_and_grades_csv(graded):
 
 
 def test_autograde_refuses_without_a_sandbox(tmp_path, monkeypatch, capsys):
-    from helpers import grade as grading
-    from helpers import sandbox
+    from grading import __main__ as grading
+    from grading import sandbox
 
     def unavailable():
         raise sandbox.SandboxUnavailable("test: no user namespaces")

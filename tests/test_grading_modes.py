@@ -2,7 +2,7 @@
 
 * ``collect --exchange``: the instructor releases to an nbgrader exchange in a temporary folder,
   two students fetch and submit from their own folders with ``nbgrader fetch_assignment`` and
-  ``nbgrader submit``, ``python -m helpers.grade collect --exchange`` brings the submissions into
+  ``nbgrader submit``, ``python -m grading collect --exchange`` brings the submissions into
   submitted/<student>/ and autograde scores them; a missing exchange is a clear error.
 * grading as an ordinary user: the whole course command runs as uid 65534 (``nobody``) through
   ``setpriv`` (or ``runuser``); the sandbox then makes an unprivileged user namespace instead of
@@ -56,7 +56,7 @@ def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.Compl
 
 def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
     """The instructors' CLI on a temporary course, as root (this process)."""
-    return _run([sys.executable, "-m", "helpers.grade", *args, f"--course-dir={course}"], REPO)
+    return _run([sys.executable, "-m", "grading", *args, f"--course-dir={course}"], REPO)
 
 
 def nbgrader(cwd: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess:
@@ -71,7 +71,7 @@ def _answer(nb, student: str):
 def _scores(course: Path) -> dict[str, float]:
     from nbgrader.api import Gradebook
 
-    from helpers.grade import _venv_on_path
+    from grading.course import _venv_on_path
 
     _venv_on_path()  # nbgrader's Gradebook runs the `alembic` command
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
@@ -85,7 +85,7 @@ def _outputs(course: Path, student: str) -> str:
 
 def _sandbox_flags() -> list[str]:
     try:
-        from helpers import sandbox
+        from grading import sandbox
 
         sandbox.check()
         return []
@@ -201,7 +201,7 @@ def _as_nobody() -> list[str]:
         prefix = [shutil.which("runuser"), "-u", "nobody", "--"]
     else:
         pytest.skip("neither setpriv nor runuser (util-linux) is installed")
-    from helpers.sandbox_kernel import python_paths
+    from grading.sandbox_kernel import python_paths
 
     installation = python_paths(sys.executable)  # the venv and the Python it was made from
     # A Python that cannot read its own installation may still start (on another stdlib): list it.
@@ -250,7 +250,7 @@ def _nobody_course(template: Path, root: Path) -> Path:
 
 
 def _grade_as(prefix: list[str], env: dict, course: Path, *args: str) -> subprocess.CompletedProcess:
-    return _run([*prefix, sys.executable, "-m", "helpers.grade", *args, f"--course-dir={course}"], REPO, env)
+    return _run([*prefix, sys.executable, "-m", "grading", *args, f"--course-dir={course}"], REPO, env)
 
 
 def _userns_works(prefix: list[str], env: dict) -> bool:

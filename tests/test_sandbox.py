@@ -1,6 +1,6 @@
-"""Sandboxed autograding (helpers.sandbox): hostile submissions are contained, honest ones graded exactly.
+"""Sandboxed autograding (grading.sandbox): hostile submissions are contained, honest ones graded exactly.
 
-Everything here runs the real course command (``python -m helpers.grade``, which runs the real
+Everything here runs the real course command (``python -m grading``, which runs the real
 ``nbgrader``) on a temporary course directory with a fresh gradebook. The course holds a small
 assignment with solutions and hidden tests in ``solutions/``, released with nbgrader. Each
 hostile student attacks in one answer cell and answers the other question honestly, so
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the grading san
 @pytest.fixture(scope="module")
 def sandbox_works():
     """On Linux the sandbox is part of the course: a missing bwrap fails, it is not skipped."""
-    from helpers import sandbox
+    from grading import sandbox
 
     try:
         sandbox.check()
@@ -191,7 +191,7 @@ CONTROL = ("honest_full", "snoop", "peek", "zz_dbwriter")  # graded with --no-sa
 TOPS_SANDBOXED = ["/", "../../..", "~"]
 TOPS_CONTROL = ["../../.."]
 
-SANDBOX_ENV = {  # low limits for the test machine (the defaults are in helpers.sandbox.Limits)
+SANDBOX_ENV = {  # low limits for the test machine (the defaults are in grading.sandbox.Limits)
     "COURSE_SANDBOX_MEMORY_MB": "768",
     "COURSE_SANDBOX_NPROC": "48",
     "COURSE_SANDBOX_WALL_SECONDS": "120",
@@ -202,7 +202,7 @@ SANDBOX_ENV = {  # low limits for the test machine (the defaults are in helpers.
 
 def _grade(course: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "helpers.grade", *args, f"--course-dir={course}"],
+        [sys.executable, "-m", "grading", *args, f"--course-dir={course}"],
         cwd=REPO, capture_output=True, text=True, timeout=600,
         env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {}),
              # nbgrader runs `alembic` from PATH: the environment's bin folder must be on it
@@ -392,7 +392,7 @@ def test_attacks_succeed_without_the_sandbox(template, tmp_path):
 
 
 def test_check_refuses_without_bwrap(monkeypatch):
-    from helpers import sandbox
+    from grading import sandbox
 
     real_which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
@@ -402,7 +402,7 @@ def test_check_refuses_without_bwrap(monkeypatch):
 
 
 def test_check_refuses_off_linux(monkeypatch):
-    from helpers import sandbox
+    from grading import sandbox
 
     monkeypatch.setattr(sys, "platform", "darwin")
     with pytest.raises(sandbox.SandboxUnavailable, match="--no-sandbox"):
@@ -411,7 +411,7 @@ def test_check_refuses_off_linux(monkeypatch):
 
 def test_grading_refuses_to_start_without_bwrap(tmp_path, monkeypatch, capsys):
     """The grading command itself stops, says why, and names the opt-out flag."""
-    from helpers import grade
+    from grading import __main__ as grade
 
     course = tmp_path / "course"
     course.mkdir()
@@ -425,7 +425,7 @@ def test_grading_refuses_to_start_without_bwrap(tmp_path, monkeypatch, capsys):
 
 
 def test_launcher_refuses_a_course_root_as_working_directory(tmp_path):
-    from helpers import sandbox_kernel
+    from grading import sandbox_kernel
 
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "gradebook.db").write_bytes(b"")
@@ -442,7 +442,7 @@ def test_sandbox_dies_with_the_grading_process(sandbox_works, tmp_path):
         sys.path.insert(0, {str(REPO)!r})
         from jupyter_client.manager import KernelManager
         from traitlets.config import Config
-        from helpers import sandbox
+        from grading import sandbox
         config = Config()
         for arg in sandbox.nbgrader_args({str(tmp_path)!r}):
             key, value = arg[2:].split("=", 1)

@@ -1,6 +1,6 @@
 """Kernel launcher for sandboxed grading: runs one ipykernel inside bubblewrap (bwrap).
 
-The grading kernelspec (written by :func:`helpers.sandbox.install_kernelspec`) starts this
+The grading kernelspec (written by :func:`grading.sandbox.install_kernelspec`) starts this
 file as a *script* (``python -I .../sandbox_kernel.py OPTIONS -- python -m ipykernel_launcher
 -f CONNECTION_FILE``), so it imports only the standard library and starts in milliseconds.
 It runs outside the sandbox, with the grader's rights, in the submission folder nbgrader
@@ -26,7 +26,7 @@ SETUID/SETGID, and ``setpriv`` switches the kernel to an unprivileged uid (defau
 not. Otherwise bwrap makes an unprivileged user namespace and the kernel keeps the grader's
 uid, with its process limit counted inside that namespace only.
 
-``build_command`` is also used by :func:`helpers.sandbox.check` to probe the sandbox.
+``build_command`` is also used by :func:`grading.sandbox.check` to probe the sandbox.
 """
 from __future__ import annotations
 
@@ -117,7 +117,15 @@ def build_command(
         args += ["--unshare-user", "--disable-userns"]
     args += ["--hostname", "sandbox"]
 
-    made: set[Path] = set()
+    # The private /tmp and /dev/shm come first: paths bound afterwards (a virtualenv or a
+    # course that lives under /tmp) are mounted on top of them instead of being hidden.
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/dev/shm"]
+    # A writable matplotlib cache folder, seeded below with the grader's font list so that
+    # each kernel does not rebuild it (about a second per submission).
+    args += ["--perms", "1777", "--dir", "/tmp/.matplotlib"]
+    made: set[Path] = {Path("/tmp"), Path("/tmp/.matplotlib"), Path("/dev")}
 
     def parents(path: Path) -> None:
         # Folders bwrap makes on the way to a mount point get mode 0755 (bwrap's own
@@ -147,13 +155,6 @@ def build_command(
         if p.exists() and p not in seen:
             seen.add(p)
             bind("--ro-bind", p)
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/tmp"]
-    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/dev/shm"]
-    # A writable matplotlib cache folder, seeded below with the grader's font list so that
-    # each kernel does not rebuild it (about a second per submission).
-    args += ["--perms", "1777", "--dir", "/tmp/.matplotlib"]
-    made = {d for d in made if Path("/tmp") not in d.parents} | {Path("/tmp"), Path("/tmp/.matplotlib")}
     for p in rw:
         bind("--bind", Path(p))
     bind("--bind", workdir)
@@ -212,20 +213,32 @@ def kernel_env(python: str, threads: int) -> dict[str, str]:
     return env
 
 
+# Default limits of one grading kernel: grading.sandbox.Limits reads them from here, so the
+# launcher and the grader can never disagree (COURSE_SANDBOX_<NAME> overrides each).
+DEFAULTS = {
+    "memory_mb": 4096, "address_space_extra_mb": 4096, "nproc": 256, "fsize_mb": 1024, "nofile": 1024,
+    "cpu_seconds": 900, "wall_seconds": 900, "tmp_mb": 512, "threads": 0, "uid": 65534, "gid": 65534,
+}
+HELP = {
+    "memory_mb": "RLIMIT_DATA (heap and private memory)",
+    "address_space_extra_mb": "RLIMIT_AS = memory + this (libraries, thread stacks, shared mappings)",
+    "nproc": "processes and threads (RLIMIT_NPROC)",
+    "fsize_mb": "largest file the kernel may write",
+    "nofile": "open files",
+    "cpu_seconds": "CPU time per process (RLIMIT_CPU)",
+    "wall_seconds": "kernel lifetime; then it is killed",
+    "tmp_mb": "size of the private /tmp and /dev/shm",
+    "threads": "OMP/MKL/OpenBLAS threads (0: the grader's OMP_NUM_THREADS, else min(4, CPUs))",
+    "uid": "uid the kernel runs as when grading as root",
+    "gid": "gid the kernel runs as when grading as root",
+}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--memory-mb", type=int, default=4096, help="RLIMIT_DATA (heap and private memory)")
-    p.add_argument("--address-space-extra-mb", type=int, default=4096,
-                   help="RLIMIT_AS = memory + this (libraries, thread stacks, shared mappings)")
-    p.add_argument("--nproc", type=int, default=256, help="processes and threads (RLIMIT_NPROC)")
-    p.add_argument("--fsize-mb", type=int, default=1024, help="largest file the kernel may write")
-    p.add_argument("--nofile", type=int, default=1024, help="open files")
-    p.add_argument("--cpu-seconds", type=int, default=1800, help="CPU time per process (RLIMIT_CPU)")
-    p.add_argument("--wall-seconds", type=float, default=1800, help="kernel lifetime; then it is killed")
-    p.add_argument("--tmp-mb", type=int, default=512, help="size of the private /tmp and /dev/shm")
-    p.add_argument("--threads", type=int, default=0, help="OMP/MKL/OpenBLAS threads (0: the grader's OMP_NUM_THREADS, else min(4, CPUs))")
-    p.add_argument("--uid", type=int, default=65534, help="uid the kernel runs as when grading as root")
-    p.add_argument("--gid", type=int, default=65534, help="gid the kernel runs as when grading as root")
+    for name, default in DEFAULTS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=float if name == "wall_seconds" else int,
+                       default=default, help=HELP[name])
     p.add_argument("--ro", action="append", default=[], help="extra read-only path (repeatable)")
     p.add_argument("inner", nargs=argparse.REMAINDER, help="-- the kernel command line")
     return p
@@ -279,7 +292,7 @@ PLACEHOLDER = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "Th
 
 
 def load_settings(ipc_dir: Path) -> list[str]:
-    """Launcher options for this grading run, written by helpers.sandbox.nbgrader_args.
+    """Launcher options for this grading run, written by grading.sandbox.nbgrader_args.
 
     They live next to (not inside) the socket folder, which the kernel can write: a student
     must not be able to change the limits of the next kernel.
@@ -290,7 +303,7 @@ def load_settings(ipc_dir: Path) -> list[str]:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise SystemExit(f"sandbox_kernel: cannot read {path} ({err}); start grading kernels through "
-                         "helpers.sandbox.nbgrader_args (python -m helpers.grade autograde does).") from None
+                         "grading.sandbox.nbgrader_args (python -m grading autograde does).") from None
     if st.st_uid != os.geteuid() or st.st_mode & 0o022:
         raise SystemExit(f"sandbox_kernel: {path} must belong to the grader and not be writable by others.")
     return [str(a) for a in data["args"]]
@@ -322,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     info = json.loads(conn.read_text())
     if info.get("transport") != "ipc":
         raise SystemExit("sandbox_kernel: the kernel must use the ipc transport (the sandbox has no "
-                         "network); pass --KernelManager.transport=ipc (helpers.sandbox.nbgrader_args does).")
+                         "network); pass --KernelManager.transport=ipc (grading.sandbox.nbgrader_args does).")
     ipc_dir = Path(info["ip"]).resolve().parent
     # Options given on the command line come first, so the run's settings win.
     ns = parser().parse_args([*argv[: len(argv) - len(ns.inner)], *load_settings(ipc_dir), "--", *inner])

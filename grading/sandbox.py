@@ -2,16 +2,16 @@
 
 nbgrader runs student code with the grader's rights; left alone, a submission can read the
 instructor's solutions and hidden tests, read other students' work, or rewrite the gradebook.
-This module closes that hole for ``helpers.grade autograde``:
+This module closes that hole for ``python -m grading autograde``:
 
 * :func:`check` makes sure the sandbox works here (Linux, ``bwrap``, namespaces) and raises
   :class:`SandboxUnavailable` (naming the ``--no-sandbox`` opt-out) when it does not;
 * :func:`nbgrader_args` returns the extra ``nbgrader autograde`` flags that make every grading
   kernel a sandboxed one: a dedicated kernelspec (``rnn-course-sandbox``, whose command is
-  :mod:`helpers.sandbox_kernel`) and ZeroMQ over Unix sockets (``ipc``), since the sandbox has
+  :mod:`grading.sandbox_kernel`) and ZeroMQ over Unix sockets (``ipc``), since the sandbox has
   no network at all.
 
-What the kernel can see and which limits apply is described in :mod:`helpers.sandbox_kernel`.
+What the kernel can see and which limits apply is described in :mod:`grading.sandbox_kernel`.
 Limits can be changed per call (``Limits``) or with environment variables
 ``COURSE_SANDBOX_MEMORY_MB``, ``..._NPROC``, ``..._WALL_SECONDS`` and friends (see ``Limits``).
 """
@@ -28,12 +28,13 @@ import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from helpers import sandbox_kernel
+import helpers
+from grading import sandbox_kernel
 
 KERNEL_NAME = "rnn-course-sandbox"
 NO_SANDBOX_FLAG = "--no-sandbox"
 LAUNCHER = Path(sandbox_kernel.__file__).resolve()
-PACKAGE_DIR = LAUNCHER.parent
+HELPERS_DIR = Path(helpers.__file__).resolve().parent  # the lab imports helpers
 
 __all__ = ["KERNEL_NAME", "NO_SANDBOX_FLAG", "Limits", "SandboxUnavailable", "check",
            "install_kernelspec", "nbgrader_args"]
@@ -55,21 +56,24 @@ class SandboxUnavailable(RuntimeError):
         super().__init__(message)
 
 
+_D = sandbox_kernel.DEFAULTS  # the launcher's defaults are the one source of truth
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one grading kernel; each can be set with COURSE_SANDBOX_<NAME>."""
 
-    memory_mb: int = 4096  # RLIMIT_DATA: heap and private memory (torch CPU grading needs < 1 GB)
-    address_space_extra_mb: int = 4096  # RLIMIT_AS = memory_mb + this
-    nproc: int = 256  # processes and threads of the kernel's uid (RLIMIT_NPROC)
-    fsize_mb: int = 1024  # largest file the kernel may write
-    nofile: int = 1024  # open files
-    cpu_seconds: int = 900  # CPU time per process
-    wall_seconds: int = 900  # lifetime of the kernel; it is killed after that
-    tmp_mb: int = 512  # private /tmp and /dev/shm (memory-backed)
-    threads: int = 0  # OMP/MKL/OpenBLAS threads; 0: the grader's OMP_NUM_THREADS, else min(4, CPUs)
-    uid: int = 65534  # unprivileged uid/gid the kernel runs as when grading as root
-    gid: int = 65534
+    memory_mb: int = _D["memory_mb"]  # RLIMIT_DATA: heap and private memory (torch CPU grading needs < 1 GB)
+    address_space_extra_mb: int = _D["address_space_extra_mb"]  # RLIMIT_AS = memory_mb + this
+    nproc: int = _D["nproc"]  # processes and threads of the kernel's uid (RLIMIT_NPROC)
+    fsize_mb: int = _D["fsize_mb"]  # largest file the kernel may write
+    nofile: int = _D["nofile"]  # open files
+    cpu_seconds: int = _D["cpu_seconds"]  # CPU time per process
+    wall_seconds: int = _D["wall_seconds"]  # lifetime of the kernel; it is killed after that
+    tmp_mb: int = _D["tmp_mb"]  # private /tmp and /dev/shm (memory-backed)
+    threads: int = _D["threads"]  # OMP/MKL/OpenBLAS threads; 0: the grader's OMP_NUM_THREADS, else min(4, CPUs)
+    uid: int = _D["uid"]  # unprivileged uid/gid the kernel runs as when grading as root
+    gid: int = _D["gid"]
 
     @classmethod
     def from_env(cls, **overrides: int) -> "Limits":
@@ -108,7 +112,7 @@ def _userns_hint() -> str:
 
 def _ro_paths(course_dir: Path | None) -> list[Path]:
     """Course paths the kernel reads: the helpers package and the data cache (and a local mirror)."""
-    paths = [PACKAGE_DIR]
+    paths = [HELPERS_DIR]
     from helpers.data import cache_dir  # the same rule helpers.data uses inside the kernel
 
     paths.append(cache_dir().resolve())

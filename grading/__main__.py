@@ -1,0 +1,53 @@
+"""The instructors' grading cycle: release, collect, autograde, feedback, export.
+
+    python -m grading release   sherlock_rnn_vs_gru
+    python -m grading collect   sherlock_rnn_vs_gru --from ~/Downloads/submissions
+    python -m grading autograde sherlock_rnn_vs_gru        # sandboxed; --no-sandbox to opt out
+    python -m grading feedback  sherlock_rnn_vs_gru
+    python -m grading export    sherlock_rnn_vs_gru        # -> grades.csv
+
+Each step runs the real ``nbgrader`` command on the course directory and then
+checks what it did, student by student, so that one broken submission never
+hides behind a long log. Every command takes ``--course-dir`` (default: this
+repository) and ``--db`` (default: ``gradebook.db`` in the course directory).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from grading.autograde import autograde
+from grading.collect import collect
+from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
+from grading.export import export
+from grading.feedback import feedback
+from grading.release import release
+
+STEPS = {"release": release, "collect": collect, "autograde": autograde, "feedback": feedback, "export": export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=STEPS)
+    parser.add_argument("assignment", help="e.g. sherlock_rnn_vs_gru")
+    parser.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="course root (default: this repository)")
+    parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///<course-dir>/gradebook.db)")
+    parser.add_argument("--from", dest="source", help="collect: folder with one sub-folder per student")
+    parser.add_argument("--exchange", action="store_true", help="collect: use nbgrader's exchange (nbgrader collect)")
+    parser.add_argument("--student", action="append", help="autograde: only this student (repeatable)")
+    parser.add_argument("--force", action="store_true", help="autograde: grade again what was graded before")
+    parser.add_argument("--timeout", type=int, default=None, help="autograde: per-cell time limit in seconds")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="autograde: run student code WITHOUT isolation (trusted submissions only)")
+    parser.add_argument("--to", help="export: CSV path (default: <course-dir>/grades.csv)")
+    args = parser.parse_args(argv)
+    try:
+        course = Course.from_args(args)
+        return STEPS[args.step](course, args.assignment, args)
+    except GradingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
