@@ -1,4 +1,7 @@
-"""Checked exercises: compare a student's answer with the computed one and print what to do next."""
+"""Checked exercises: compare a student's answer with the computed one and print what to do next.
+
+Used by the exercises of every lecture, from lecture 01 on.
+"""
 from __future__ import annotations
 
 import math

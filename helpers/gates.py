@@ -1,4 +1,7 @@
-"""The gates of PyTorch's LSTM and GRU: per-gate weights, and one step of a one-unit cell by hand."""
+"""The gates of PyTorch's LSTM and GRU: per-gate weights, and one step of a one-unit cell by hand.
+
+Taught in lecture 04 (LSTM and GRU gates).
+"""
 from __future__ import annotations
 
 import math

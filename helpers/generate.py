@@ -1,9 +1,14 @@
-"""Sampling text from a trained ``CharRNN``: temperature, top-k, a priming string, a seed."""
+"""Sampling text from a trained ``CharRNN``: temperature, top-k, a priming string, a seed.
+
+Taught in lecture 06 (Shakespeare char-RNN).
+"""
 from __future__ import annotations
 
 import math
 
 import torch
+
+from helpers.checks import check_int, check_number
 
 
 def _check_sampling(vocab, prime, length, temperature, top_k) -> None:
@@ -16,13 +21,9 @@ def _check_sampling(vocab, prime, length, temperature, top_k) -> None:
     if missing:
         raise ValueError(f"The priming text has character(s) {''.join(missing)!r} that are not in the vocabulary; "
                          "remove or replace them (vocab.chars lists the known ones).")
-    if not isinstance(length, int) or isinstance(length, bool) or length < 0:
-        raise ValueError(f"length must be an int >= 0 (characters to generate), got {length!r}")
-    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a number > 0 (1.0 samples the model as is; lower is greedier), "
-                         f"got {temperature!r}")
-    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= len(vocab)):
-        raise ValueError(f"top_k must be None or an int in 1..{len(vocab)} (the vocabulary size), got {top_k!r}")
+    check_int("length", length, minimum=0, hint=" (characters to generate)")
+    check_number("temperature", temperature, above=0, hint=" (1.0 samples the model as is; lower is greedier)")
+    check_int("top_k", top_k, maximum=len(vocab), optional=True, hint=" (the vocabulary size is the largest)")
 
 
 @torch.no_grad()

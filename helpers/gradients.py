@@ -1,6 +1,6 @@
 """Gradients through time: Jacobian norms, truncated BPTT and its cost.
 
-Used by lectures 03 (backpropagation through time) and 04 (LSTM and GRU gates). The functions that
+Taught in lectures 03 (backpropagation through time) and 04 (LSTM and GRU gates). The functions that
 run a recurrent module take one sequence ``x`` of shape ``(seq_len, input_size)`` (no batch dimension)
 and run on the module's device and dtype.
 """
@@ -12,6 +12,8 @@ from contextlib import nullcontext
 
 import torch
 from torch import nn
+
+from helpers.checks import check_int
 
 __all__ = ["bptt_cost", "input_grad_norms", "jacobian_norms", "set_spectral_radius", "spectral_radius"]
 
@@ -148,8 +150,7 @@ def _run(cell, x: torch.Tensor, state: tuple) -> tuple:
 
 
 def _chunks(seq_len: int, k):
-    if k is not None and (not isinstance(k, int) or k < 1):
-        raise ValueError(f"k (steps between detaches) must be a positive int or None for full BPTT, got {k!r}.")
+    check_int("k (steps between detaches)", k, optional=True, hint=" (None: full BPTT)")
     k = seq_len if k is None else k
     return [(s, min(s + k, seq_len)) for s in range(0, seq_len, k)]
 

@@ -1,4 +1,7 @@
-"""The course's two recurrent models and parameter counting.
+"""The course's models (two recurrent, one convolutional), their hidden state, and parameter counting.
+
+Taught in lectures 05 (``SentimentRNN`` and ``TextCNN``, IMDb sentiment) and 06 (``CharRNN``,
+Shakespeare char-RNN); the lab counts parameters with ``rnn_param_count``.
 
 ``CharRNN`` predicts the next character at every time step; ``SentimentRNN`` reads a whole
 review and gives one logit. Both hand the full ``[B, T]`` batch to ``nn.RNN``/``nn.GRU``/``nn.LSTM``
@@ -10,15 +13,12 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from helpers.checks import check_int, check_number
+
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: candidate plus gates
 NONLINEARITIES = ("tanh", "relu")
 POOLS = ("last", "max")
-
-
-def _check_int(name: str, value, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _check_cell(cell: str, allowed=tuple(CELLS)) -> None:
@@ -26,9 +26,16 @@ def _check_cell(cell: str, allowed=tuple(CELLS)) -> None:
         raise ValueError(f"cell must be one of {', '.join(map(repr, allowed))}; got {cell!r}")
 
 
-def _check_dropout(dropout) -> None:
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+def detach_state(hidden, device=None, dtype=None):
+    """The hidden state ``h`` (or an LSTM's ``(h, c)``) cut from the graph, and moved if asked; None stays None.
+
+    Cutting it between batches is truncated backpropagation through time (lecture 06).
+    """
+    if hidden is None:
+        return None
+    if isinstance(hidden, (tuple, list)):
+        return tuple(detach_state(h, device, dtype) for h in hidden)
+    return hidden.detach().to(device=device, dtype=dtype)
 
 
 def _make_rnn(cell, input_size, hidden_size, num_layers, dropout, bidirectional=False, nonlinearity="tanh"):
@@ -47,13 +54,13 @@ class CharRNN(nn.Module):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)]:
-            _check_int(name, value)
+            check_int(name, value)
         _check_cell(cell)
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         if cell != "rnn" and nonlinearity != "tanh":
             raise ValueError(f"nonlinearity only applies to cell='rnn'; the {cell.upper()} has fixed nonlinearities")
-        _check_dropout(dropout)
+        check_number("dropout", dropout, at_least=0, below=1)
         self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size,
                            num_layers=num_layers, cell=cell, nonlinearity=nonlinearity, dropout=dropout)
         self.cell, self.vocab_size, self.hidden_size, self.num_layers = cell, vocab_size, hidden_size, num_layers
@@ -96,11 +103,11 @@ class SentimentRNN(nn.Module):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)]:
-            _check_int(name, value)
+            check_int(name, value)
         _check_cell(cell)
-        _check_dropout(dropout)
-        _check_dropout(embed_dropout)
-        _check_int("pad_idx", pad_idx, minimum=0)
+        check_number("dropout", dropout, at_least=0, below=1)
+        check_number("embed_dropout", embed_dropout, at_least=0, below=1)
+        check_int("pad_idx", pad_idx, minimum=0)
         if pad_idx >= vocab_size:
             raise ValueError(f"pad_idx={pad_idx} is outside the vocabulary (size {vocab_size})")
         if pool not in POOLS:
@@ -162,7 +169,7 @@ def rnn_param_count(cell: str, input_size: int, hidden_size: int, num_layers: in
     """Closed form for ``nn.RNN/GRU/LSTM``: per layer and direction, g * (H * (input + H) + 2H), g gate blocks."""
     _check_cell(cell)
     for name, value in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
-        _check_int(name, value)
+        check_int(name, value)
     g, h = GATES[cell], hidden_size
     directions = 2 if bidirectional else 1
     total = 0
@@ -187,14 +194,14 @@ class TextCNN(nn.Module):
         super().__init__()
         kernel_sizes = tuple(kernel_sizes)
         for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim), ("num_filters", num_filters)]:
-            _check_int(name, value)
+            check_int(name, value)
         if not kernel_sizes:
             raise ValueError("kernel_sizes must name at least one filter width, e.g. (3, 4, 5)")
         for k in kernel_sizes:
-            _check_int("each kernel size", k)
-        _check_dropout(dropout)
-        _check_dropout(embed_dropout)
-        _check_int("pad_idx", pad_idx, minimum=0)
+            check_int("each kernel size", k)
+        check_number("dropout", dropout, at_least=0, below=1)
+        check_number("embed_dropout", embed_dropout, at_least=0, below=1)
+        check_int("pad_idx", pad_idx, minimum=0)
         if pad_idx >= vocab_size:
             raise ValueError(f"pad_idx={pad_idx} is outside the vocabulary (size {vocab_size})")
         self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, num_filters=num_filters,

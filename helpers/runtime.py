@@ -1,4 +1,6 @@
-"""Where and how the course runs: device choice, seeding, and fast mode.
+"""Where and how the course runs: the repository's folder, device choice, seeding, and fast mode.
+
+Used at the top of every lecture (``helpers.describe()``); fast mode is introduced in lecture 01.
 
 torch is imported inside the functions that need it, so ``import helpers.data`` stays quick.
 """
@@ -6,10 +8,15 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from helpers.checks import check_int
 
 if TYPE_CHECKING:
     import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the course's folder: lectures/, helpers/, data/
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -72,8 +79,7 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
 
 def set_seed(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (all devices); returns a CPU generator seeded the same."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, minimum=0)
     import numpy as np
     import torch
 

@@ -1,4 +1,6 @@
-"""Tasks for ``helpers.train``: where batches come from and what the loss is.
+"""The two training tasks: where batches come from, what the loss is, and how validation is scored.
+
+Taught in lectures 05 (``SentimentTask``, IMDb sentiment) and 06 (``CharLMTask``, Shakespeare char-RNN).
 
 A task hands out batch ``k`` of epoch ``e`` as a pure function of ``(seed, e, k)``, so a resumed run
 sees exactly the batches the uninterrupted run would have seen; only the carried hidden state
@@ -10,7 +12,10 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pad_sequence
+
+from helpers.checks import check_int
+from helpers.models import detach_state
+from helpers.padding import bucket_by_length, pad_batch
 
 
 def _ids(ids, name: str) -> torch.Tensor:
@@ -24,36 +29,9 @@ def _ids(ids, name: str) -> torch.Tensor:
     return ids.long().cpu()
 
 
-def _positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A CPU generator that depends only on (seed, epoch): the global RNG stays untouched."""
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
-def bucket_by_length(lengths, batch_size: int, generator: torch.Generator,
-                     pool_size: int | None = None) -> list[torch.Tensor]:
-    """Shuffle, sort by length inside pools of ``pool_size`` examples (50 batches), cut into batches,
-    then shuffle the batches: little padding per batch, yet a random order of batches every epoch."""
-    lengths = torch.as_tensor(lengths)
-    pool_size = 50 * batch_size if pool_size is None else pool_size
-    order = torch.randperm(len(lengths), generator=generator)
-    order = torch.cat([p[torch.argsort(lengths[p], stable=True)] for p in order.split(pool_size)])
-    batches = list(order.split(batch_size))
-    # without this shuffle the short batches would all come first in each pool
-    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
-
-
-def _detach(hidden):
-    """Cut the graph at the batch boundary (truncated BPTT) but keep the values."""
-    if hidden is None:
-        return None
-    if isinstance(hidden, tuple):
-        return tuple(h.detach() for h in hidden)
-    return hidden.detach()
 
 
 def split_text(ids, val_fraction: float = 0.1):
@@ -81,8 +59,8 @@ class CharLMTask:
     modes = ("stream", "random")
 
     def __init__(self, train_ids, val_ids, batch_size: int = 64, seq_len: int = 128, mode: str = "stream"):
-        _positive_int("batch_size", batch_size)
-        _positive_int("seq_len", seq_len)
+        check_int("batch_size", batch_size)
+        check_int("seq_len", seq_len)
         if mode not in self.modes:
             raise ValueError(f"mode must be 'stream' or 'random', got {mode!r}")
         self.train_ids, self.val_ids = _ids(train_ids, "train_ids"), _ids(val_ids, "val_ids")
@@ -153,7 +131,7 @@ class CharLMTask:
         x, y = batch
         logits, hidden = model(x, hidden if self.carries_state else None)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
-        return loss, (_detach(hidden) if self.carries_state else None), y.numel()
+        return loss, (detach_state(hidden) if self.carries_state else None), y.numel()
 
     @torch.no_grad()
     def evaluate(self, model, max_batches: int | None = None) -> dict:
@@ -190,9 +168,8 @@ class SentimentTask:
     pool_batches = 50
 
     def __init__(self, train, val, batch_size: int = 64, bucket: bool = True, max_len: int | None = None):
-        _positive_int("batch_size", batch_size)
-        if max_len is not None:
-            _positive_int("max_len", max_len)
+        check_int("batch_size", batch_size)
+        check_int("max_len", max_len, optional=True)
         self.batch_size, self.bucket, self.max_len = batch_size, bool(bucket), max_len
         self.train_x, self.train_y = self._prepare(train, "train")
         self.val_x, self.val_y = self._prepare(val, "val")
@@ -240,8 +217,7 @@ class SentimentTask:
 
     @staticmethod
     def _collate(seqs, labels, device):
-        lengths = torch.tensor([len(s) for s in seqs])
-        x = pad_sequence(seqs, batch_first=True, padding_value=0)
+        x, lengths = pad_batch(seqs)
         return x.to(device), labels.to(device), lengths  # lengths stay on the CPU for packing
 
     def batch(self, epoch: int, k: int, seed: int, device: torch.device):

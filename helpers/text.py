@@ -1,5 +1,7 @@
 """Turning text into integer ids and back: a character vocabulary, an IMDb tokenizer, a word vocabulary.
 
+Taught in lectures 05 (``tokenize``, ``WordVocab``: IMDb sentiment) and 06 (``CharVocab``: Shakespeare char-RNN).
+
 Unknown-character policy: ``CharVocab.encode`` refuses characters it has never seen (a ValueError
 naming them); pass ``errors="ignore"`` to drop them instead. ``WordVocab`` maps unseen words to
 ``<unk>`` (id 1), because new words are the normal case for reviews, while a new character in
@@ -12,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import torch
+
+from helpers.checks import check_int
 
 
 def _as_id_list(ids) -> list[int]:
@@ -126,10 +130,8 @@ class WordVocab:
         """
         if isinstance(token_lists, str) or not isinstance(token_lists, Iterable):
             raise ValueError("build expects a list of token lists, e.g. [tokenize(t) for t in texts]")
-        if not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
-        if max_size is not None and (not isinstance(max_size, int) or max_size < len(cls.specials)):
-            raise ValueError(f"max_size must be None or an int >= 2 (it counts <pad> and <unk>), got {max_size!r}")
+        check_int("min_freq", min_freq)
+        check_int("max_size", max_size, minimum=len(cls.specials), optional=True, hint=" (it counts <pad> and <unk>)")
         counts = Counter()
         for tokens in token_lists:
             if isinstance(tokens, str):

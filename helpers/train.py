@@ -1,27 +1,16 @@
-"""One training loop for both tasks: budgets, clipping, AMP, progress, checkpoints with exact resume.
+"""One training loop for both tasks: budgets, learning rate, clipping, AMP, progress, checkpoints.
 
-Checkpoint contract (``TrainConfig.checkpoint_path``):
-
-- Written atomically every ``checkpoint_every`` steps, at the end, and on Ctrl-C (at a step boundary).
-  It holds the model, optimizer, GradScaler, step, carried hidden state, all RNG states, the
-  history, the budget, and the settings that shape the run (task, lr, optimizer, clipping, seed).
-- Rerunning ``train`` with a checkpoint present compares the step and time it reached with the
-  budget now asked for. Budget already reached ("finished") => the weights and history are loaded
-  and nothing trains (one line says so). Budget larger => training resumes and continues to it.
-  Budgets are totals, so ``max_steps=2000`` after a 1000-step run trains 1000 more steps.
-- A resumed run equals the uninterrupted one exactly (on the same device): batch k of epoch e is
-  a pure function of (seed, e, k), and the carried state and RNG states come from the checkpoint.
-- Resuming an unfinished checkpoint with different settings raises ValueError (delete the file or
-  use another path); a finished one still loads, with a note naming what differs.
-- A NaN/Inf loss raises ``TrainingDivergedError``; the file on disk stays the last good checkpoint.
-- ``keep_best=True`` also stores the weights with the lowest validation loss; a finished run (and
-  ``load_checkpoint``) hands those back, and ``History.best_step`` says which step they come from.
+Taught in lectures 05 (IMDb sentiment) and 06 (Shakespeare char-RNN). ``train`` reads top to bottom:
+learning rate, forward and backward, clip, step, log, evaluate and checkpoint. What a checkpoint
+holds and when a rerun resumes is in ``helpers.checkpoint``; what a run records in ``helpers.history``;
+the tasks (batches and loss) in ``helpers.tasks``.
 
 Learning rate: ``lr_schedule="cosine"`` lowers it from ``lr`` to ``lr * min_lr_fraction`` along half
 a cosine of the budget used so far: the larger of steps/total steps and seconds/``max_seconds``.
 Over a step or epoch budget that is exact on resume; over a time budget it follows the clock, and
 enlarging a budget on resume raises the rate again from where the curve now is.
 
+A NaN/Inf loss raises ``TrainingDivergedError``; the checkpoint on disk stays the last good one.
 A fresh run seeds Python, NumPy and PyTorch with ``config.seed`` (dropout and random chunks follow it).
 """
 from __future__ import annotations
@@ -31,34 +20,26 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
+from tqdm.notebook import tqdm_notebook
 
 from helpers import checkpoint
-from helpers.runtime import get_device, set_seed
+from helpers.checkpoint import load_checkpoint  # the lab imports it from here, beside train
+from helpers.checks import check_int, check_number
+from helpers.history import History
+from helpers.runtime import get_device
 
-__all__ = ["TrainConfig", "History", "TrainingDivergedError", "train", "evaluate", "load_checkpoint"]
+__all__ = ["TrainConfig", "TrainingDivergedError", "train", "evaluate", "load_checkpoint"]
 
-FORMAT = 1
-_SETTINGS = ("lr", "optimizer", "weight_decay", "clip_grad_norm", "seed", "lr_schedule", "min_lr_fraction")
-_OLD_DEFAULTS = {"lr_schedule": "constant", "min_lr_fraction": 0.1}  # checkpoints written before these existed
 SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-def _positive(name, value, kind=(int, float), allow_none=True):
-    if value is None and allow_none:
-        return
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    if not ok:
-        raise ValueError(f"{name} must be a positive {'int' if kind is int else 'number'}"
-                         f"{' or None' if allow_none else ''}, got {value!r}")
 
 
 @dataclass
@@ -90,26 +71,23 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError on the first bad setting."""
-        _positive("lr", self.lr, allow_none=False)
+        check_number("lr", self.lr, above=0)
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
-        if not isinstance(self.min_lr_fraction, (int, float)) or not 0 <= self.min_lr_fraction <= 1:
-            raise ValueError(f"min_lr_fraction must be a number in [0, 1], got {self.min_lr_fraction!r}")
+        check_number("min_lr_fraction", self.min_lr_fraction, at_least=0, at_most=1)
         if self.optimizer not in ("adamw", "adam"):
             raise ValueError(f"optimizer must be 'adamw' or 'adam', got {self.optimizer!r}")
-        if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        _positive("clip_grad_norm", self.clip_grad_norm)
+        check_number("weight_decay", self.weight_decay, at_least=0)
+        check_number("clip_grad_norm", self.clip_grad_norm, above=0, optional=True)
         if self.epochs is None and self.max_steps is None and self.max_seconds is None:
             raise ValueError("No budget: set epochs, max_steps or max_seconds, e.g. TrainConfig(max_steps=500)")
-        _positive("epochs", self.epochs)
-        _positive("max_steps", self.max_steps, kind=int)
-        _positive("max_seconds", self.max_seconds)
-        _positive("eval_every", self.eval_every, kind=int)
-        _positive("eval_batches", self.eval_batches, kind=int)
-        _positive("checkpoint_every", self.checkpoint_every, kind=int, allow_none=False)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        check_number("epochs", self.epochs, above=0, optional=True)
+        check_int("max_steps", self.max_steps, optional=True)
+        check_number("max_seconds", self.max_seconds, above=0, optional=True)
+        check_int("eval_every", self.eval_every, optional=True)
+        check_int("eval_batches", self.eval_batches, optional=True)
+        check_int("checkpoint_every", self.checkpoint_every)
+        check_int("seed", self.seed, minimum=0)
         if self.device is not None:
             try:
                 torch.device(self.device)
@@ -117,72 +95,207 @@ class TrainConfig:
                 raise ValueError(f"device={self.device!r} is not a device name: use 'cpu', 'cuda' or 'mps'") from None
 
 
-@dataclass
-class History:
-    """What happened during training: per-step loss and grad norm, validation metrics, time, tokens."""
+def train(model, task, config: TrainConfig | None = None, callback=None) -> History:
+    """Train ``model`` on ``task`` within ``config``'s budget; returns the History (model left in eval mode).
 
-    kind: str = "char_lm"  # or "sentiment"
-    steps: list = field(default_factory=list)
-    train_loss: list = field(default_factory=list)
-    grad_norm: list = field(default_factory=list)  # before clipping
-    seconds: list = field(default_factory=list)  # cumulative wall time at each step
-    tokens: list = field(default_factory=list)  # cumulative tokens (characters) at each step
-    val_steps: list = field(default_factory=list)
-    val_loss: list = field(default_factory=list)
-    val_bpc: list = field(default_factory=list)
-    val_acc: list = field(default_factory=list)
-    lr: list = field(default_factory=list)  # learning rate used at each step
-    best_step: int | None = None  # keep_best: the step whose weights the model holds
+    ``callback(step)``, if given, runs after every step (e.g. to record something, or to stop by
+    raising KeyboardInterrupt, which saves a checkpoint like Ctrl-C does).
+    """
+    device = _check_arguments(model, task, config)
+    model.to(device)
+    _check_ids_fit(model, task)
+    use_amp = config.amp and device.type == "cuda"
+    optimizer = _make_optimizer(model, config, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    total = _total_steps(config, task.batches_per_epoch)
+    run = checkpoint.start_run(config.checkpoint_path, model, task, config, optimizer, scaler,
+                               lambda step, seconds: _stop_reason(config, step, seconds, total) is not None)
+    if run.finished:
+        model.eval()
+        return run.history
+    history, check_norms = run.history, not use_amp  # under AMP the scaler skips inf-gradient steps itself
+    clip = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
+    sync_every = 1 if device.type == "cpu" else 25  # losses stay on the GPU until then: no stall every step
+    tokens = history.tokens[-1] if history.tokens else 0
+    start = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)  # a resumed clock goes on
+    progress = _Progress(config, total, run.step, type(model).__name__)
+    in_step = False
+    model.train()
+    try:
+        with _deferred_interrupt() as interrupt:
+            while (stop := _stop_reason(config, run.step, time.perf_counter() - start, total)) is None:
+                in_step = True
+                epoch, k = divmod(run.step, task.batches_per_epoch)
+                # learning rate
+                lr = _lr_at(config, _budget_used(config, run.step, time.perf_counter() - start, total))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                # forward and backward; a new epoch starts the streams, and so the carried state, afresh
+                batch = task.batch(epoch, k, config.seed, device)
+                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                    loss, run.hidden, n_tokens = task.loss(model, batch, None if k == 0 else run.hidden)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                # clip the true gradients, not the scaled ones
+                scaler.unscale_(optimizer)
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                # step
+                scaler.step(optimizer)
+                scaler.update()
+                run.step += 1
+                # log
+                tokens += n_tokens
+                history.log(run.step, loss.detach(), norm.detach(), time.perf_counter() - start, tokens, lr)
+                in_step = False
+                if run.step % sync_every == 0:
+                    _flush(run, check_norms)
+                # evaluate and checkpoint
+                if config.eval_every and run.step % config.eval_every == 0:
+                    _validate(run, model, task, config, progress, check_norms)
+                if run.step % config.checkpoint_every == 0:
+                    _save(run, model, optimizer, scaler, check_norms)
+                progress.update(history)
+                if callback is not None:
+                    callback(run.step)
+                if interrupt["hit"]:
+                    raise KeyboardInterrupt
+            if not history.val_steps or history.val_steps[-1] != run.step:
+                _validate(run, model, task, config, progress, check_norms)
+            history.best_step, history.stopped = run.best["step"] if run.best else None, stop
+            _save(run, model, optimizer, scaler, check_norms, finished=True)
+            if run.best is not None:
+                model.load_state_dict(run.best["model"])
+            progress.close(history, full=True)
+    except KeyboardInterrupt:
+        raise _interrupted(run, model, optimizer, scaler, check_norms, between_steps=not in_step) from None
+    finally:
+        progress.close(history)
+    model.eval()
+    return history
 
-    def final(self) -> dict:
-        """Last step's numbers; ``train_loss`` averages the last 20 steps, which are noisy one by one."""
-        out = {"steps": self.steps[-1] if self.steps else 0}
-        if self.train_loss:
-            tail = self.train_loss[-20:]
-            out["train_loss"] = sum(tail) / len(tail)
-        for name in ("val_loss", "val_bpc", "val_acc"):
-            if getattr(self, name):
-                out[name] = getattr(self, name)[-1]
-        if self.best_step is not None and self.best_step in self.val_steps:
-            i = self.val_steps.index(self.best_step)
-            out["best_step"], out["best_val_loss"] = self.best_step, self.val_loss[i]
-        if self.seconds:
-            out["seconds"] = self.seconds[-1]
-            out["tokens"] = self.tokens[-1]
-            out["tokens_per_second"] = self.tokens[-1] / max(self.seconds[-1], 1e-9)
-        return out
 
-    def summary(self) -> str:
-        """One line for the end of a run: steps, time, and the last losses and metrics."""
-        f = self.final()
-        parts = [f"{f['steps']} steps in {f.get('seconds', 0.0):.0f} s"]
-        if "train_loss" in f:
-            parts.append(f"train loss {f['train_loss']:.3f}")
-        if "val_loss" in f:
-            unit = " nats/char" if self.kind == "char_lm" else ""
-            parts.append(f"validation loss {f['val_loss']:.3f}{unit}")
-        if "val_bpc" in f:
-            parts.append(f"{f['val_bpc']:.3f} bits/char")
-        if "val_acc" in f:
-            parts.append(f"validation accuracy {f['val_acc']:.3f}")
-        if "best_step" in f:
-            parts.append(f"kept the weights of step {f['best_step']} (lowest validation loss, {f['best_val_loss']:.3f})")
-        return ", ".join(parts)
+@torch.no_grad()
+def evaluate(model, task, max_batches: int | None = None) -> dict:
+    """Validation metrics: ``val_loss`` and ``val_bpc`` (char LM) or ``val_loss`` and ``val_acc`` (sentiment)."""
+    check_int("max_batches", max_batches, optional=True)
+    was_training = model.training
+    model.eval()
+    try:
+        return task.evaluate(model, max_batches)
+    finally:
+        model.train(was_training)
 
-    def to_dict(self) -> dict:
-        """Plain lists and strings (stored in checkpoints)."""
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: list(v) if isinstance(v, (list, tuple)) else v for k, v in d.items() if k in names})
+# --- budgets and learning rate ----------------------------------------------------------------
 
-    def plot(self, ax=None, label=None):
-        """Train loss (solid, smoothed) and validation loss (dashed) against steps."""
-        from helpers.plots import plot_histories
+def _total_steps(config: TrainConfig, batches_per_epoch: int) -> int | None:
+    limits = [config.max_steps] if config.max_steps is not None else []
+    if config.epochs is not None:
+        limits.append(math.ceil(config.epochs * batches_per_epoch))
+    return min(limits) if limits else None
 
-        return plot_histories({label or "run": self}, ax=ax)
+
+def _stop_reason(config, step, seconds, total) -> str | None:
+    """Why training stops now (the first budget reached), or None while every budget has some left."""
+    if total is not None and step >= total:
+        if config.max_steps == total:
+            return f"the step budget was reached: max_steps={total}"
+        return f"all epochs done: epochs={config.epochs:g}"
+    if config.max_seconds is not None and seconds >= config.max_seconds:
+        return f"the time budget ran out: max_seconds={config.max_seconds:g}" + (f", {total} steps asked" if total else "")
+    return None
+
+
+def _budget_used(config, step, seconds, total) -> float:
+    """Fraction of the budget spent, 0..1: the larger of the step and the time fractions."""
+    used = [step / total] if total else []
+    if config.max_seconds is not None:
+        used.append(seconds / config.max_seconds)
+    return min(max(used, default=0.0), 1.0)
+
+
+def _lr_at(config, used: float) -> float:
+    if config.lr_schedule == "constant":
+        return config.lr
+    floor = config.lr * config.min_lr_fraction
+    return floor + (config.lr - floor) * 0.5 * (1 + math.cos(math.pi * used))
+
+
+# --- set-up -----------------------------------------------------------------------------------
+
+def _check_arguments(model, task, config) -> torch.device:
+    """The device to train on, after checking that the three arguments are what ``train`` needs."""
+    if not isinstance(config, TrainConfig):
+        raise ValueError("train needs a TrainConfig with a budget, e.g. train(model, task, TrainConfig(max_steps=500))")
+    config.validate()
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module (e.g. a CharRNN), got {type(model).__name__}")
+    if not all(hasattr(task, name) for name in ("batch", "loss", "evaluate", "signature", "batches_per_epoch")):
+        raise ValueError(f"task must be a CharLMTask or SentimentTask, got {type(task).__name__}")
+    return torch.device(config.device) if config.device is not None else get_device()
+
+
+def _check_ids_fit(model, task) -> None:
+    embed = getattr(model, "embed", None)
+    if isinstance(embed, torch.nn.Embedding) and task.max_id >= embed.num_embeddings:
+        raise ValueError(f"The data holds id {task.max_id}, but the model's embedding has {embed.num_embeddings} rows. "
+                         "Build the model with vocab_size=len(vocab) of the vocabulary that encoded this data.")
+
+
+def _make_optimizer(model, config, device):
+    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    # fused on CUDA: one kernel, and GradScaler can skip inf steps without a GPU->CPU sync every step
+    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda")
+
+
+# --- what the loop does at its sync points ----------------------------------------------------
+
+def _flush(run, check_norms: bool) -> None:
+    """Move the queued losses into the history; a NaN/Inf among them ends the run."""
+    bad = run.history.flush(check_grad_norm=check_norms)
+    if bad is not None:
+        raise _diverged(run, *bad)
+
+
+def _validate(run, model, task, config, progress, check_norms: bool) -> None:
+    """Evaluate, record, and (keep_best) copy the weights if they are the best so far."""
+    _flush(run, check_norms)
+    metrics = evaluate(model, task, config.eval_batches)
+    if config.keep_best and (run.best is None or metrics["val_loss"] < run.best["val_loss"]):
+        run.best = dict(step=run.step, val_loss=metrics["val_loss"],
+                        model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+    run.history.add_validation(run.step, metrics)
+    progress.validated(run.history)
+
+
+def _save(run, model, optimizer, scaler, check_norms: bool, finished: bool = False) -> None:
+    _flush(run, check_norms)
+    if run.path is not None and not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise _diverged(run, run.step, "weights", "non-finite")
+    checkpoint.save_run(run, model, optimizer, scaler, finished)
+
+
+def _diverged(run, step, what, value) -> TrainingDivergedError:
+    run.history.stopped = f"diverged: the {what} became {value} at step {step}"
+    kept = (f"The checkpoint {run.path} still holds step {run.last_saved}, the last good one; delete it before "
+            "retraining with new settings." if run.path and run.last_saved is not None else "No checkpoint was written.")
+    return TrainingDivergedError(
+        f"The {what} became {value} at step {step}: training diverged. Lower the learning rate, "
+        f"shorten seq_len, or clip harder (a smaller clip_grad_norm). {kept}")
+
+
+def _interrupted(run, model, optimizer, scaler, check_norms: bool, between_steps: bool) -> KeyboardInterrupt:
+    """Save what a rerun resumes from (when the stop fell between two steps) and say how to go on."""
+    run.history.stopped = f"interrupted at step {run.step}"
+    if run.path is None:
+        return KeyboardInterrupt(f"Training stopped at step {run.step}. No checkpoint_path was set, so a rerun "
+                                 "starts over; set TrainConfig(checkpoint_path=...) to make runs resumable.")
+    if not between_steps:
+        where = f"step {run.last_saved}" if run.last_saved is not None else "nothing yet"
+        return KeyboardInterrupt(f"Training stopped mid-step; {run.path} holds {where}. Rerun the cell to resume.")
+    _save(run, model, optimizer, scaler, check_norms)
+    return KeyboardInterrupt(f"Training stopped at step {run.step}; checkpoint saved to {run.path}. "
+                             "Rerun the cell to resume.")
 
 
 @contextlib.contextmanager
@@ -205,293 +318,50 @@ def _deferred_interrupt():
         signal.signal(signal.SIGINT, previous)
 
 
-def _total_steps(config: TrainConfig, batches_per_epoch: int) -> int | None:
-    limits = [config.max_steps] if config.max_steps is not None else []
-    if config.epochs is not None:
-        limits.append(math.ceil(config.epochs * batches_per_epoch))
-    return min(limits) if limits else None
+# --- what the student sees --------------------------------------------------------------------
 
+class _Progress:
+    """The progress bar, the live loss curve, and the plain text a stored notebook keeps of them.
 
-def _budget_used(config, step, seconds, total) -> float:
-    """Fraction of the budget spent, 0..1: the larger of the step and the time fractions."""
-    used = [step / total] if total else []
-    if config.max_seconds is not None:
-        used.append(seconds / config.max_seconds)
-    return min(max(used, default=0.0), 1.0)
-
-
-def _lr_at(config, used: float) -> float:
-    if config.lr_schedule == "constant":
-        return config.lr
-    floor = config.lr * config.min_lr_fraction
-    return floor + (config.lr - floor) * 0.5 * (1 + math.cos(math.pi * used))
-
-
-def _budget_reached(config, step, seconds, total) -> bool:
-    return (total is not None and step >= total) or (config.max_seconds is not None and seconds >= config.max_seconds)
-
-
-def _settings(model, task, config) -> dict:
-    return dict(model=type(model).__name__, task=task.signature(), **{k: getattr(config, k) for k in _SETTINGS})
-
-
-def _differences(old: dict, new: dict) -> list[str]:
-    out = []
-    for key in new:
-        if isinstance(new[key], dict) and isinstance(old.get(key), dict):
-            out += [f"{key}.{d}" for d in _differences(old[key], new[key])]
-        elif old.get(key, _OLD_DEFAULTS.get(key)) != new[key]:
-            out.append(f"{key}: {old.get(key, _OLD_DEFAULTS.get(key))!r} in the checkpoint, {new[key]!r} now")
-    return out
-
-
-def _to(hidden, device):
-    """Move a carried state; float32, so an AMP run's fp16 state also resumes without autocast."""
-    if hidden is None:
-        return None
-    if isinstance(hidden, (tuple, list)):
-        return tuple(h.to(device, torch.float32) for h in hidden)
-    return hidden.to(device, torch.float32)
-
-
-def _load_weights(model, ckpt: dict, path) -> None:
-    saved, now = ckpt.get("model_config"), getattr(model, "config", None)
-    if saved is not None and now is not None and saved != now:
-        changed = "; ".join(f"{k}: {saved.get(k)!r} in the checkpoint, {v!r} now" for k, v in now.items()
-                            if saved.get(k) != v)
-        raise ValueError(f"The checkpoint {path} holds a different model ({changed}). Build the model with the "
-                         "checkpoint's settings, or delete the file to train afresh.")
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as e:
-        saved = ckpt.get("model_config")
-        raise ValueError(f"The checkpoint {path} holds a different model{f' ({saved})' if saved else ''}. "
-                         f"Build the model with those settings, or delete the file to train afresh.\n{e}") from None
-
-
-def _check_ids_fit(model, task) -> None:
-    embed = getattr(model, "embed", None)
-    if isinstance(embed, torch.nn.Embedding) and task.max_id >= embed.num_embeddings:
-        raise ValueError(f"The data holds id {task.max_id}, but the model's embedding has {embed.num_embeddings} rows. "
-                         "Build the model with vocab_size=len(vocab) of the vocabulary that encoded this data.")
-
-
-def _make_optimizer(model, config, device):
-    cls = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    # fused on CUDA: one kernel, and GradScaler can skip inf steps without a GPU->CPU sync every step
-    return cls(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda")
-
-
-def _diverged(step, value, what, path, last_saved):
-    kept = (f"The checkpoint {path} still holds step {last_saved}, the last good one; delete it before retraining "
-            "with new settings." if path and last_saved is not None else "No checkpoint was written.")
-    return TrainingDivergedError(
-        f"The {what} became {value} at step {step}: training diverged. Lower the learning rate, "
-        f"shorten seq_len, or clip harder (a smaller clip_grad_norm). {kept}")
-
-
-@torch.no_grad()
-def evaluate(model, task, max_batches: int | None = None) -> dict:
-    """Validation metrics: ``val_loss`` and ``val_bpc`` (char LM) or ``val_loss`` and ``val_acc`` (sentiment)."""
-    _positive("max_batches", max_batches, kind=int)
-    was_training = model.training
-    model.eval()
-    try:
-        return task.evaluate(model, max_batches)
-    finally:
-        model.train(was_training)
-
-
-def _load_best(model, ckpt) -> None:
-    """A finished keep_best run ends with its best weights, not its last ones."""
-    if ckpt.get("finished") and ckpt.get("best"):
-        model.load_state_dict(ckpt["best"]["model"])
-
-
-def load_checkpoint(path, model) -> History:
-    """Load a checkpoint's weights into ``model`` (the best ones for a finished keep_best run); return its history."""
-    ckpt = checkpoint.load(path)
-    _load_weights(model, ckpt, path)
-    _load_best(model, ckpt)
-    return History.from_dict(ckpt["history"])
-
-
-def train(model, task, config: TrainConfig | None = None, callback=None) -> History:
-    """Train ``model`` on ``task`` within ``config``'s budget; returns the History (model left in eval mode).
-
-    ``callback(step)``, if given, runs after every step (e.g. to record something, or to stop by
-    raising KeyboardInterrupt, which saves a checkpoint like Ctrl-C does).
+    In Jupyter the bar is a widget, and a saved notebook keeps only the text it showed when it was
+    first displayed (``0%| 0/2191``). So the bar is shown through a display handle and re-shown when
+    training ends, which stores its final text; one summary line follows, saying why training stopped.
     """
-    if not isinstance(config, TrainConfig):
-        raise ValueError("train needs a TrainConfig with a budget, e.g. train(model, task, TrainConfig(max_steps=500))")
-    config.validate()
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module (e.g. a CharRNN), got {type(model).__name__}")
-    if not all(hasattr(task, name) for name in ("batch", "loss", "evaluate", "signature", "batches_per_epoch")):
-        raise ValueError(f"task must be a CharLMTask or SentimentTask, got {type(task).__name__}")
-    device = torch.device(config.device) if config.device is not None else get_device()
-    model.to(device)
-    _check_ids_fit(model, task)
-    path = Path(config.checkpoint_path) if config.checkpoint_path else None
-    total = _total_steps(config, task.batches_per_epoch)
-    settings = _settings(model, task, config)
-    use_amp = config.amp and device.type == "cuda"
-    optimizer = _make_optimizer(model, config, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    history, step, hidden, last_saved = History(kind=task.kind), 0, None, None
-    best = None  # keep_best: {"step", "val_loss", "model"} with the weights on the CPU
 
-    if path is not None and path.exists():
-        ckpt = checkpoint.load(path)
-        _load_weights(model, ckpt, path)
-        history, step = History.from_dict(ckpt["history"]), ckpt["step"]
-        changed = _differences(ckpt.get("settings", {}), settings)
-        if _budget_reached(config, step, history.seconds[-1] if history.seconds else 0.0, total):
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in history.final().items() if k.startswith("val_"))
-            print(f"Loaded the finished run from {path} (step {step}{', ' + shown if shown else ''}); "
-                  "delete the file to train again.")
-            if changed:
-                print("Note: it was trained with other settings: " + "; ".join(changed))
-            _load_best(model, ckpt)
-            model.eval()
-            return history
-        if changed:
-            raise ValueError(f"The checkpoint {path} was made with other settings (" + "; ".join(changed) +
-                             "). Delete it or choose another checkpoint_path to train with the new ones.")
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if ckpt["scaler"]:  # empty when the run so far had no AMP (e.g. started on a CPU)
-            scaler.load_state_dict(ckpt["scaler"])
-        hidden = _to(ckpt["hidden"], device)
-        best = ckpt.get("best")
-        checkpoint.set_rng_state(ckpt["rng"])
-        last_saved = step
-        print(f"Resuming from {path} at step {step}.")
-    else:
-        set_seed(config.seed)
+    def __init__(self, config: TrainConfig, total: int | None, step: int, name: str):
+        self.show, self.closed, self.handle = config.progress, False, None
+        widget = issubclass(tqdm, tqdm_notebook)  # tqdm.auto chose the Jupyter widget
+        self.bar = tqdm(total=total, initial=step, disable=not self.show, unit="step", desc=name,
+                        **({"display": False} if widget else {}))
+        if widget and self.show:
+            from IPython.display import display
 
-    def save(finished: bool):
-        nonlocal last_saved
-        if path is None:
+            self.handle = display(self.bar.container, display_id=True)
+        self.live = None
+        if config.live_plot:
+            from helpers.plots import LivePlot  # matplotlib only when asked for
+
+            self.live = LivePlot(name)
+
+    def update(self, history: History) -> None:
+        if history.train_loss:
+            val = {"val": f"{history.val_loss[-1]:.3f}"} if history.val_loss else {}
+            self.bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", **val, refresh=False)
+        self.bar.update(1)
+
+    def validated(self, history: History) -> None:
+        if self.live is not None:
+            self.live.update(history)
+
+    def close(self, history: History, full: bool = False) -> None:
+        """End the bar (full and green when a budget ended the run) and print the summary line."""
+        if self.closed:
             return
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
-            raise _diverged(step, "non-finite", "weights", path, last_saved)
-        checkpoint.save(path, dict(
-            format=FORMAT, model=model.state_dict(), model_config=getattr(model, "config", None),
-            optimizer=optimizer.state_dict(), scaler=scaler.state_dict(), step=step,
-            epoch=step // task.batches_per_epoch, batch_in_epoch=step % task.batches_per_epoch,
-            hidden=_to(hidden, "cpu"), rng=checkpoint.rng_state(), history=history.to_dict(),
-            settings=settings, finished=finished, best=best,
-            budget=dict(epochs=config.epochs, max_steps=config.max_steps, max_seconds=config.max_seconds)))
-        last_saved = step
-
-    # Losses stay on the device until a sync point, so the GPU is not stalled every step.
-    pending, sync_every = [], 1 if device.type == "cpu" else 25
-
-    def flush():
-        if not pending:
-            return
-        values = torch.stack([torch.stack([loss, norm.float()]) for _, loss, norm, _, _, _ in pending]).tolist()
-        for (s, _, _, secs, toks, lr), (loss, norm) in zip(pending, values):
-            if not math.isfinite(loss):
-                raise _diverged(s, loss, "loss", path, last_saved)
-            if not use_amp and not math.isfinite(norm):  # under AMP the scaler skips such steps itself
-                raise _diverged(s, norm, "gradient norm", path, last_saved)
-            history.steps.append(s)
-            history.train_loss.append(loss)
-            history.grad_norm.append(norm)
-            history.seconds.append(secs)
-            history.tokens.append(toks)
-            history.lr.append(lr)
-        pending.clear()
-
-    def validate():
-        nonlocal best
-        flush()
-        metrics = evaluate(model, task, config.eval_batches)
-        if config.keep_best and (best is None or metrics["val_loss"] < best["val_loss"]):
-            best = dict(step=step, val_loss=metrics["val_loss"],
-                        model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
-        history.val_steps.append(step)
-        history.val_loss.append(metrics["val_loss"])
-        for name in ("val_bpc", "val_acc"):
-            if name in metrics:
-                getattr(history, name).append(metrics[name])
-        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{metrics['val_loss']:.3f}", refresh=False)
-        if live is not None:
-            live.update(history)
-
-    seconds0 = history.seconds[-1] if history.seconds else 0.0
-    tokens = history.tokens[-1] if history.tokens else 0
-    start = time.perf_counter()
-    clip = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
-    bar = tqdm(total=total, initial=step, disable=not config.progress, unit="step", desc=type(model).__name__)
-    live = None
-    if config.live_plot:
-        from helpers.plots import LivePlot  # matplotlib only when asked for
-
-        live = LivePlot(type(model).__name__)
-    consistent = True
-    try:
-        with _deferred_interrupt() as interrupt:
-            model.train()
-            while not _budget_reached(config, step, seconds0 + time.perf_counter() - start, total):
-                epoch, k = divmod(step, task.batches_per_epoch)
-                consistent = False
-                if k == 0:
-                    hidden = None  # a new epoch starts the streams from their beginnings
-                batch = task.batch(epoch, k, config.seed, device)
-                lr = _lr_at(config, _budget_used(config, step, seconds0 + time.perf_counter() - start, total))
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                    loss, hidden, n_tokens = task.loss(model, batch, hidden)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-                scaler.step(optimizer)
-                scaler.update()
-                tokens += n_tokens
-                pending.append((step + 1, loss.detach(), norm.detach(), seconds0 + time.perf_counter() - start, tokens, lr))
-                step += 1
-                consistent = True
-                if step % sync_every == 0:
-                    flush()
-                    bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", refresh=False)
-                if config.eval_every and step % config.eval_every == 0:
-                    validate()
-                if step % config.checkpoint_every == 0:
-                    flush()
-                    save(finished=False)
-                bar.update(1)
-                if callback is not None:
-                    callback(step)
-                if interrupt["hit"]:
-                    raise KeyboardInterrupt
-            if not history.val_steps or history.val_steps[-1] != step:
-                validate()
-            flush()
-            if best is not None:
-                history.best_step = best["step"]
-            save(finished=True)
-            if best is not None:
-                model.load_state_dict(best["model"])
-    except KeyboardInterrupt:
-        bar.close()
-        if path is None:
-            raise KeyboardInterrupt(
-                f"Training stopped at step {step}. No checkpoint_path was set, so a rerun starts over; "
-                "set TrainConfig(checkpoint_path=...) to make runs resumable.") from None
-        if consistent:
-            flush()
-            save(finished=False)
-            raise KeyboardInterrupt(f"Training stopped at step {step}; checkpoint saved to {path}. "
-                                    "Rerun the cell to resume.") from None
-        where = f"step {last_saved}" if last_saved is not None else "nothing yet"
-        raise KeyboardInterrupt(f"Training stopped mid-step; {path} holds {where}. Rerun the cell to resume.") from None
-    finally:
-        bar.close()
-    if config.progress:  # a stored notebook shows this line even where the progress widget cannot render
-        print("Trained " + history.summary() + ".")
-    model.eval()
-    return history
+        self.closed = True
+        if full:  # a budget that stops before the step count (time, say) is a finish, not a failure
+            self.bar.total = self.bar.n
+        self.bar.close()
+        if self.handle is not None:
+            self.handle.update(self.bar.container)  # stores the final bar's text, not the first one's
+        if self.show:
+            print(f"Trained {history.summary()}.")

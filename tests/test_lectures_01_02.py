@@ -1,14 +1,14 @@
 """Structure of lectures 01-02 and the exercise checker they use (nbval runs the notebooks themselves)."""
 import contextlib
 import io
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from helpers.exercises import check
+from helpers.runtime import REPO_ROOT
 
-LECTURES = Path(__file__).resolve().parent.parent / "lectures"
+LECTURES = REPO_ROOT / "lectures"
 NOTEBOOKS = ["01_sequential_data.ipynb", "02_rnn_activations.ipynb"]
 
 

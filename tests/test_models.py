@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from helpers.models import CharRNN, SentimentRNN, count_parameters, rnn_param_count
+from helpers.models import CharRNN, SentimentRNN, count_parameters, detach_state, rnn_param_count
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
@@ -165,3 +165,13 @@ def test_embedding_dropout_acts_in_training_only(pack):
     torch.testing.assert_close(model(x, lengths), plain.eval()(x, lengths))
     with pytest.raises(ValueError, match="dropout"):
         SentimentRNN(30, embed_dropout=1.0)
+
+
+def test_detach_state_cuts_the_graph_and_moves_h_or_an_lstm_pair():
+    h = torch.ones(1, 2, 3, requires_grad=True) * 2
+    c = torch.zeros(1, 2, 3, requires_grad=True) + 1
+    pair = detach_state((h, c), "cpu", torch.float16)
+    assert isinstance(pair, tuple) and all(not t.requires_grad and t.dtype == torch.float16 for t in pair)
+    assert torch.equal(pair[0].float(), h.detach())
+    assert not detach_state(h).requires_grad and detach_state(h).dtype == torch.float32
+    assert detach_state(None) is None

@@ -1,6 +1,7 @@
 """helpers.train: batching, learning, budgets, checkpoints, exact resume, divergence, bad arguments."""
 import math
 import os
+import re
 import signal
 
 import pytest
@@ -464,6 +465,91 @@ def test_a_finished_run_prints_one_summary_line(data, capsys):
     assert lines[0].startswith("Trained 5 steps in ") and "nats/char" in lines[0] and "bits/char" in lines[0]
 
 
+def fake_clock(monkeypatch):
+    """A clock that advances 1 ms per reading: time budgets that do not depend on the machine's load."""
+    import types
+
+    import helpers.train as train_module
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks) / 1000))
+
+
+@pytest.mark.parametrize("budget, reason", [
+    (dict(max_steps=6), "(the step budget was reached: max_steps=6)"),
+    (dict(max_steps=None, epochs=1), "(all epochs done: epochs=1)"),
+    (dict(max_steps=7, epochs=2), "(the step budget was reached: max_steps=7)"),
+    (dict(max_steps=10_000, max_seconds=0.05), "(the time budget ran out: max_seconds=0.05, 10000 steps asked)"),
+])
+def test_the_summary_says_why_training_stopped(data, monkeypatch, budget, reason):
+    fake_clock(monkeypatch)
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=16)
+    h = train(char_model(vocab), task, config(eval_every=None, **budget))
+    assert h.summary().startswith(f"{h.steps[-1]} steps in ") and reason in h.summary()
+
+
+def test_an_interrupted_or_diverged_run_says_so(data, capsys):
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    with pytest.raises(KeyboardInterrupt):
+        train(char_model(vocab), task, config(progress=True), callback=stop_at(3))
+    assert re.search(r"^Trained 3 steps in \d+ s \(interrupted at step 3\), train loss", capsys.readouterr().out, re.M)
+    torch.manual_seed(0)
+    model = NaNAfter(len(vocab), embed_dim=8, hidden_size=16, bad_call=4)
+    with pytest.raises(TrainingDivergedError):
+        train(model, task, config(progress=True))
+    assert re.search(r"^Trained 3 steps in \d+ s \(diverged: the loss became nan at step 4\)", capsys.readouterr().out, re.M)
+
+
+def test_a_time_budget_ends_the_bar_full_not_failed(data, monkeypatch, capsys):
+    fake_clock(monkeypatch)
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    h = train(char_model(vocab), task, config(max_steps=10_000, max_seconds=0.05, eval_every=None, progress=True))
+    bar = capsys.readouterr().err.split("\r")[-1]  # the bar's last drawing
+    assert "100%" in bar and f"{h.steps[-1]}/{h.steps[-1]}" in bar and "10000" not in bar
+
+
+def test_a_stored_notebook_keeps_the_final_bar_as_text(data, monkeypatch):
+    """In Jupyter the bar is a widget whose saved text is what it showed first, unless it is shown again."""
+    import IPython.display
+    from tqdm.notebook import tqdm_notebook
+
+    import helpers.train as train_module
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(repr(obj))
+
+    def display(obj, display_id=False):
+        shown.append(repr(obj))
+        return Handle()
+
+    monkeypatch.setattr(train_module, "tqdm", tqdm_notebook)  # what tqdm.auto picks inside a kernel
+    monkeypatch.setattr(IPython.display, "display", display)
+    vocab, train_ids, val_ids = data
+    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
+    train(char_model(vocab), task, config(max_steps=7, progress=True))
+    assert len(shown) == 2 and "0/7" in shown[0]  # first shown empty, as a saved notebook would keep it
+    assert "100%" in shown[1] and "7/7" in shown[1]  # shown again at the end: the stored text is the final bar
+
+
+def test_checkpoints_are_readable_by_other_users(data, tmp_path):
+    """A grader's or a teammate's uid reads the file: the mode is 0666 less the umask, as open() would make it."""
+    vocab, train_ids, val_ids = data
+    old = os.umask(0o022)
+    try:
+        train(char_model(vocab), CharLMTask(train_ids, val_ids, 4, 8), config(checkpoint_path=tmp_path / "c.pt"))
+        checkpoint.save(tmp_path / "d.pt", {"a": torch.ones(1)})
+        os.umask(0o077)  # a private umask is respected
+        checkpoint.save(tmp_path / "e.pt", {"a": torch.ones(1)})
+    finally:
+        os.umask(old)
+    assert [(tmp_path / name).stat().st_mode & 0o777 for name in ("c.pt", "d.pt", "e.pt")] == [0o644, 0o644, 0o600]
+
+
 def test_live_plot_redraws_at_every_validation(data, monkeypatch):
     from matplotlib.figure import Figure
 
@@ -573,20 +659,14 @@ def test_without_keep_best_the_last_weights_stay(data):
     assert evaluate(model, task)["val_loss"] == pytest.approx(h.val_loss[-1], abs=1e-6)
 
 
-def test_a_checkpoint_from_before_the_schedule_existed_still_resumes(data, tmp_path):
+def test_a_file_that_is_not_a_training_checkpoint_is_refused(data, tmp_path):
     vocab, train_ids, val_ids = data
-    task = CharLMTask(train_ids, val_ids, batch_size=4, seq_len=8)
-    path = tmp_path / "old.pt"
-    with pytest.raises(KeyboardInterrupt):
-        train(char_model(vocab), task, config(checkpoint_path=path), callback=stop_at(6))
-    old = checkpoint.load(path)
-    for key in ("lr_schedule", "min_lr_fraction"):
-        del old["settings"][key]
-    checkpoint.save(path, old)
-    assert train(char_model(vocab), task, config(checkpoint_path=path)).steps[-1] == 20
-    checkpoint.save(path, old)  # but asking for another schedule than the old default is refused
-    with pytest.raises(ValueError, match="lr_schedule: 'constant' in the checkpoint, 'cosine' now"):
-        train(char_model(vocab), task, config(checkpoint_path=path, lr_schedule="cosine"))
+    path = tmp_path / "other.pt"
+    checkpoint.save(path, {"model": char_model(vocab).state_dict()})  # e.g. torch.save(model.state_dict()) by hand
+    with pytest.raises(ValueError, match="not a training checkpoint.*Delete it"):
+        load_checkpoint(path, char_model(vocab))
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        train(char_model(vocab), CharLMTask(train_ids, val_ids, 4, 8), config(checkpoint_path=path))
 
 
 @pytest.mark.parametrize("kwargs, match", [
