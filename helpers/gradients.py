@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from helpers.checks import check_int
+from helpers.models import detach_state
 
 __all__ = ["bptt_cost", "input_grad_norms", "jacobian_norms", "set_spectral_radius", "spectral_radius"]
 
@@ -50,14 +51,18 @@ def _zero_state(cell, batch_size: int, like: torch.Tensor) -> tuple:
     return (h, h.clone()) if _is_lstm(cell) else (h,)
 
 
+def _run_layer(rnn: nn.RNNBase, x: torch.Tensor, state: tuple) -> tuple:
+    """A one-layer nn.RNN/GRU/LSTM over x (B, seq_len, input_size) from a state tuple of (B, hidden_size) tensors."""
+    layered = tuple(s.unsqueeze(0) for s in state)  # PyTorch wants (num_layers, B, hidden_size)
+    out, new = rnn(x if rnn.batch_first else x.transpose(0, 1), layered if _is_lstm(rnn) else layered[0])
+    new = new if _is_lstm(rnn) else (new,)
+    return (out if rnn.batch_first else out.transpose(0, 1)), tuple(s.squeeze(0) for s in new)
+
+
 def _step(cell, x_t: torch.Tensor, state: tuple) -> tuple:
     """One time step: x_t (B, input_size), state a tuple of (B, hidden_size) tensors -> new state tuple."""
     if isinstance(cell, nn.RNNBase):
-        x_seq = x_t.unsqueeze(1) if cell.batch_first else x_t.unsqueeze(0)
-        layered = tuple(s.unsqueeze(0) for s in state)
-        _, new = cell(x_seq, layered if _is_lstm(cell) else layered[0])
-        new = new if _is_lstm(cell) else (new,)
-        return tuple(s.squeeze(0) for s in new)
+        return _run_layer(cell, x_t.unsqueeze(1), state)[1]
     if isinstance(cell, nn.LSTMCell):
         return tuple(cell(x_t, state))
     if isinstance(cell, _CELLS):
@@ -137,11 +142,8 @@ def jacobian_norms(cell, x: torch.Tensor, state=None, wrt: str = "h", ord=2) -> 
 def _run(cell, x: torch.Tensor, state: tuple) -> tuple:
     """Run a chunk (seq_len, input_size) from `state`; returns (outputs (seq_len, hidden_size), state)."""
     if isinstance(cell, nn.RNNBase):
-        xb = x.unsqueeze(0) if cell.batch_first else x.unsqueeze(1)
-        layered = tuple(s.unsqueeze(0) for s in state)
-        out, new = cell(xb, layered if _is_lstm(cell) else layered[0])
-        new = new if _is_lstm(cell) else (new,)
-        return out.reshape(x.shape[0], -1), tuple(s.squeeze(0) for s in new)
+        out, new = _run_layer(cell, x.unsqueeze(0), state)
+        return out[0], new
     outs = []
     for x_t in x:
         state = _step(cell, x_t.unsqueeze(0), state)
@@ -161,7 +163,7 @@ def input_grad_norms(cell, x: torch.Tensor, k=None) -> torch.Tensor:
     x = _to_module(cell, _as_sequence(x)).requires_grad_(True)
     state = _zero_state(cell, 1, x)
     for start, stop in _chunks(x.shape[0], k):
-        state = tuple(s.detach() for s in state)  # truncation: no gradient flows into earlier chunks
+        state = detach_state(state)  # truncation: no gradient flows into earlier chunks
         out, state = _run(cell, x[start:stop], state)
     out[-1].sum().backward()
     return x.grad.norm(dim=1)
@@ -192,7 +194,7 @@ def _forward_backward(cell, x: torch.Tensor, k, measure: bool = False) -> tuple:
 
         hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t) if measure else nullcontext()
         with hooks:
-            out, state = _run(cell, x[start:stop], tuple(s.detach() for s in state))
+            out, state = _run(cell, x[start:stop], detach_state(state))
             loss = out.pow(2).mean()
         if measure:
             peak_bytes, peak_nodes = max(peak_bytes, sum(saved.values())), max(peak_nodes, _graph_nodes(loss))
