@@ -71,6 +71,16 @@ class Course:
     def submitted(self) -> Path:
         return self.root / "submitted"
 
+    def config(self):
+        """The course's nbgrader_config.py, read as nbgrader reads it."""
+        from traitlets.config.loader import PyFileConfigLoader
+
+        return PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+
+    @property
+    def course_id(self) -> str:
+        return self.config().CourseDirectory.get("course_id") or COURSE_ID
+
     def lab(self, assignment: str) -> LabFacts:
         return LabFacts.read(self.source(assignment) / LAB_FACTS)
 
