@@ -1,0 +1,125 @@
+"""A small causal Transformer language model, nanoGPT-style, that plugs into ``helpers.train`` (lecture 08).
+
+``CharTransformer(x, hidden)`` returns ``(logits, None)`` like ``CharRNN``, so ``CharLMTask`` trains and
+evaluates it unchanged; it keeps no state, so it sees at most ``block_size`` characters of context.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Scaled dot-product attention written out: step t mixes the values of steps <= t. Shapes ``[..., T, d]``."""
+    T = q.shape[-2]
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [..., T, T]: how well query t matches key s
+    future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
+    weights = scores.masked_fill(future, float("-inf")).softmax(dim=-1)  # no peeking at s > t
+    return weights @ v
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention with a causal mask; ``from_scratch=True`` uses ``causal_attention``."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
+        super().__init__()
+        self.n_head, self.dropout = n_head, dropout
+        self.qkv = nn.Linear(n_embd, 3 * n_embd)  # queries, keys and values of all heads in one matmul
+        self.proj = nn.Linear(n_embd, n_embd)
+        self.resid_drop = nn.Dropout(dropout)
+        self.from_scratch = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        # [B, T, 3C] -> three [B, n_head, T, C / n_head]: each head attends on its own slice
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.qkv(x).split(C, dim=2))
+        if self.from_scratch:
+            y = causal_attention(q, k, v)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.resid_drop(self.proj(y))
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
+        self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd),
+                                 nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))  # tokens exchange information
+        return x + self.mlp(self.ln2(x))  # each token thinks on its own
+
+
+class CharTransformer(nn.Module):
+    """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary."""
+
+    def __init__(self, vocab_size: int, block_size: int = 128, n_layer: int = 4, n_head: int = 4,
+                 n_embd: int = 128, dropout: float = 0.0):
+        super().__init__()
+        for name, value in [("vocab_size", vocab_size), ("block_size", block_size), ("n_layer", n_layer),
+                            ("n_head", n_head), ("n_embd", n_embd)]:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if n_embd % n_head:
+            raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head} (each head gets n_embd // n_head)")
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        self.config = dict(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
+                           n_embd=n_embd, dropout=dropout)
+        self.block_size = block_size
+        self.embed = nn.Embedding(vocab_size, n_embd)  # named like CharRNN's, so train() checks the ids fit
+        self.pos = nn.Embedding(block_size, n_embd)  # attention alone ignores order: positions must be given
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.head = nn.Linear(n_embd, vocab_size, bias=False)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module):
+        # GPT-2's small normal init keeps the residual stream from growing with depth
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def set_from_scratch(self, on: bool = True) -> CharTransformer:
+        """Use the written-out ``causal_attention`` in every block instead of PyTorch's fused kernel."""
+        for block in self.blocks:
+            block.attn.from_scratch = on
+        return self
+
+    def forward(self, x: torch.Tensor, hidden=None):
+        """``x``: LongTensor ``[B, T]`` with ``T <= block_size`` -> (logits ``[B, T, vocab_size]``, None)."""
+        if x.dim() != 2 or x.dtype != torch.long:
+            raise ValueError(f"CharTransformer expects a LongTensor [batch, time], got {x.dtype} {tuple(x.shape)}")
+        T = x.shape[1]
+        if T > self.block_size:
+            raise ValueError(f"The input has {T} steps but block_size is {self.block_size}: the model has no position "
+                             f"embedding beyond it. Use seq_len <= {self.block_size}, or build it with a larger block_size.")
+        h = self.drop(self.embed(x) + self.pos(torch.arange(T, device=x.device)))
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.ln_f(h)), None  # None: no state to carry, unlike an RNN
+
+    @torch.no_grad()
+    def generate(self, ids: torch.Tensor, length: int, temperature: float = 1.0, seed: int | None = None) -> torch.Tensor:
+        """Extend the 1-D ``ids`` by ``length`` sampled ids, each step reading the last ``block_size`` ids."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        device = self.head.weight.device
+        out = ids.to(device).view(1, -1)
+        for _ in range(length):
+            logits, _ = self(out[:, -self.block_size:])  # the whole window again: no state to reuse
+            probs = (logits[0, -1].float().cpu() / temperature).softmax(-1)
+            out = torch.cat([out, torch.multinomial(probs, 1, generator=gen).to(device)[None]], dim=1)
+        return out[0].cpu()
