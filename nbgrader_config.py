@@ -20,6 +20,7 @@ c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache", ".DS_Store",
     "grading.toml",  # the lab's facts for the grading tool (solutions/<assignment>/grading.toml)
+    "checks.py",  # the lab's out-of-process re-check (grading.tamper.verify), instructors only
 ]
 # Files larger than this (kB) are left out of collect/autograde with a warning. The lab's
 # notebook tells students to keep each checkpoint under 20 MB; this leaves headroom.
@@ -41,6 +42,10 @@ c.OverwriteCells.add_missing_cells = True
 c.ClearMetadataPreprocessor.enabled = True
 c.ClearMetadataPreprocessor.preserve_cell_metadata_mask = {"nbgrader", "deletable", "editable"}
 c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info"}
+
+# What the instructor opens is inert: formgrader and feedback render Markdown and HTML outputs
+# sanitised (grading.inert also strips scripts, widgets and SVG from graded notebooks).
+c.HTMLExporter.sanitize_html = True
 
 # Checkpoints: students submit checkpoints/*.pt next to the notebook and grading loads them.
 # Files an instructor's own run left under solutions/<assignment>/checkpoints/ must neither
