@@ -83,7 +83,8 @@ class History:
     def summary(self) -> str:
         """One line for the end of a run: steps, time, why it stopped, and the last losses and metrics."""
         f = self.final()
-        parts = [f"{f['steps']} steps in {f.get('seconds', 0.0):.0f} s" + (f" ({self.stopped})" if self.stopped else "")]
+        steps = f"{f['steps']} step{'' if f['steps'] == 1 else 's'} in {f.get('seconds', 0.0):.0f} s"
+        parts = [steps + (f" ({self.stopped})" if self.stopped else "")]
         if "train_loss" in f:
             parts.append(f"train loss {f['train_loss']:.3f}")
         if "val_loss" in f:
