@@ -386,6 +386,20 @@ def test_history_round_trip_and_final():
     assert History().final() == {"steps": 0}
 
 
+def test_history_flush_records_queued_steps_and_stops_at_the_first_nan():
+    """Losses wait as tensors (on a GPU, 25 steps at a time) and are read in one go."""
+    h = History()
+    for step, (loss, norm) in enumerate([(2.0, 1.0), (1.5, math.inf), (math.nan, 1.0), (1.0, 1.0)], start=1):
+        h.log(step, torch.tensor(loss), torch.tensor(norm), step / 10, step * 10, 1e-3)
+    assert h.flush() == (2, "gradient norm", math.inf) and h.steps == [1]
+    h = History()
+    for step, (loss, norm) in enumerate([(2.0, 1.0), (1.5, math.inf), (math.nan, 1.0)], start=1):
+        h.log(step, torch.tensor(loss), torch.tensor(norm), step / 10, step * 10, 1e-3)
+    step, what, value = h.flush(check_grad_norm=False)  # under AMP the scaler skips inf-gradient steps
+    assert (step, what, math.isnan(value)) == (3, "loss", True) and h.steps == [1, 2] and h.tokens == [10, 20]
+    assert h.flush() is None and "_queued" not in h.to_dict()
+
+
 # --- bad arguments ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, match", [
