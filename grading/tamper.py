@@ -398,9 +398,8 @@ def prepare(nb, master, secret: bytes, *, student: str = "") -> tuple[nbformat.N
     for cell in nb.cells:
         m = _meta(cell)
         tags = set(cell.get("metadata", {}).get("tags", []))
-        other = set(cell.get("metadata", {})) - {"nbgrader", "tags", "deletable", "editable", "collapsed", "scrolled",
-                                                  "jupyter", "execution", "trusted", "id"}
-        if (m.get("grade") or m.get("locked")) and (tags & EXECUTION_TAGS or other):
+        other = set(cell.get("metadata", {})) & {"papermill", "nbval", "skip", "raises"}
+        if not disabled("strip") and (m.get("grade") or m.get("locked")) and (tags & EXECUTION_TAGS or other):
             plan["found"].append(f"{m.get('grade_id', '?')}: metadata that changes execution "
                                  f"({', '.join(sorted(tags & EXECUTION_TAGS | other))})")
     # 1. strip: only nbgrader's own metadata survives (from the master where the cell is known)
@@ -458,7 +457,7 @@ def judge(executed, plan: dict) -> tuple[nbformat.NotebookNode, Verdict]:
         cell = by_id.get(cid)
         if cell is None:
             reasons.append(f"{gid}: the test cell vanished during execution")
-        elif cell.get("execution_count") is None:
+        elif cell.get("execution_count") is None and not disabled("strip"):
             reasons.append(f"{gid}: the test cell was not executed")
     for cid, info in plan["inserted"].items():
         cell = by_id.get(cid)
