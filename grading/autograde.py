@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
 import re
+import resource
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grading import sandbox
-from grading.course import Course, GradingError
+from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
+from grading.execute import prepare_data
 
 @dataclass
 class Outcome:
@@ -18,6 +23,7 @@ class Outcome:
     auto_max: float = 0.0
     manual_pending: int = 0
     notes: list[str] = field(default_factory=list)
+    flag: str = ""  # tamper verdict's reason (grading.tamper), shown as FLAGGED for review
 
 
 def _sandbox_args(course: Course, args) -> list[str]:
@@ -59,32 +65,6 @@ def _check_released(course: Course, assignment: str) -> None:
             pass
     raise GradingError(f"The gradebook {course.db} does not know {assignment!r}: run `release` first "
                        "(it records the master copy of every test cell, which grading restores).")
-
-
-def _log_sections(log: str, assignment: str) -> dict[str, str]:
-    """Split nbgrader's autograde log into one piece per student (lines follow the last student named)."""
-    sections: dict[str, list[str]] = {}
-    current = None
-    path = re.compile(rf"(?:submitted|autograded)/([^/]+)/{re.escape(assignment)}\b")
-    for line in log.splitlines():
-        m = path.search(line) or re.search(r"Creating/updating student with ID '([^']+)'", line)
-        if m:
-            current = m.group(1)
-        if current:
-            sections.setdefault(current, []).append(line)
-    return {k: "\n".join(v) for k, v in sections.items()}
-
-
-def _failure_reason(section: str) -> str:
-    if "NotJSONError" in section or "JSONDecodeError" in section:
-        return ("the notebook is not valid JSON (damaged or not a notebook); nothing was graded. "
-                "Ask the student to resubmit the .ipynb file, then rerun autograde --student <id>.")
-    if "UnresponsiveKernelError" in section or "kernel became unresponsive" in section:
-        return "the kernel stopped responding (runaway memory or processes); nothing was graded. Inspect the notebook."
-    if "DeadKernelError" in section or "Kernel died" in section:
-        return "the kernel died (out of memory, or killed by the sandbox); nothing was graded. Inspect the notebook."
-    errors = [ln for ln in section.splitlines() if re.match(r"^\w[\w.]*(Error|Exception)\b", ln)]
-    return (errors[-1] if errors else "nbgrader could not process it") + " (see the log)."
 
 
 def _scores(course: Course, assignment: str, student: str, notebooks: list[str]) -> tuple[float, float, int]:
@@ -136,101 +116,189 @@ def _tampering(course: Course, assignment: str, student: str, notebook: str) -> 
     return notes
 
 
-def _timeouts(notebook: Path) -> list[str]:
-    nb = json.loads(notebook.read_text())
-    hits = []
-    for i, cell in enumerate(nb["cells"]):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
-                hits.append(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {i + 1}")
-    return hits
+def add_arguments(parser) -> None:
+    """autograde's options for grading a large class (python -m grading autograde --help)."""
+    parser.add_argument("--workers", type=int, default=None,
+                        help="autograde: submissions graded at once on this machine "
+                             "(default: one per CPU, at most one per 2 GB of free memory)")
+    parser.add_argument("--scheduler", default=None,
+                        help="autograde: grade on a Dask cluster, e.g. tcp://head-node:8786 (see docs/grading-at-scale.md)")
+    parser.add_argument("--deadline", type=float, default=None,
+                        help="autograde: seconds one submission may take in all before it is stopped and "
+                             "reported FAILED (default: the sandbox's wall-clock limit, 900 s)")
 
 
-def prepare_data(names) -> None:
-    """Fetch the lab's data sets and make them readable by the kernels' unprivileged uid.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-    The kernels have no network, so the files must be in the cache; the sandbox runs them as
-    another user (nobody), so the cached files and their folders must be world-readable.
-    """
-    import os
-    import stat
 
-    from helpers.data import fetch
+def clean(text: str) -> str:
+    """Text that may carry a student's bytes, without terminal control sequences."""
+    return _CONTROL.sub("", text)
 
-    for name in names:
-        path = fetch(name)
-        for target in [path, *path.parents]:
-            mode = target.stat().st_mode
-            want = mode | stat.S_IROTH | (stat.S_IXOTH if target.is_dir() else 0)
-            if want != mode:
-                try:
-                    os.chmod(target, want)
-                except OSError:
-                    break  # not ours (e.g. /): the sandbox check reports unreadable paths
-            if target == Path.home() or target.parent == target:
-                break
+
+def _material(course: Course, assignment: str, notebooks: list[str], args, sandboxed: bool, deadline: float):
+    from grading import execute, tamper
+
+    flags = [f"--Execute.timeout={args.timeout}"] if args.timeout else []
+    try:
+        source = execute.read_source(course.source(assignment))
+    except ValueError as err:
+        raise GradingError(str(err)) from None
+    return execute.Material(
+        assignment=assignment, course_id=course.course_id, config=(course.root / "nbgrader_config.py").read_text(),
+        source=source, gradebook=execute.template_gradebook(course.db, course.course_id, assignment),
+        notebooks=notebooks, flags=flags, sandbox=sandboxed, deadline=deadline,
+        secret=tamper.load_secret(), data=tuple(course.lab(assignment).data))
+
+
+class _Writer(threading.Thread):
+    """The one gradebook writer: records executed submissions in batches while the others are graded."""
+
+    def __init__(self, course: Course, assignment: str, files, log: Path, batch: int):
+        super().__init__(name="gradebook-writer", daemon=True)
+        self.course, self.assignment, self.files, self.log, self.batch = course, assignment, files, log, batch
+        self.queue: queue.Queue = queue.Queue()
+        self.problems: dict[str, str] = {}
+
+    def run(self) -> None:
+        from grading.record import record
+
+        done = False
+        while not done:
+            batch = [self.queue.get()]
+            while batch[-1] is not None and len(batch) < self.batch:  # a full batch, or the end of the run
+                batch.append(self.queue.get())
+            done = batch[-1] is None
+            batch = [r for r in batch if r is not None]
+            if not batch:
+                continue
+            try:
+                part = self.log.with_suffix(".record.log")
+                start, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+                self.problems.update(record(self.course, self.assignment, batch, self.files, part))
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)  # nbgrader without kernels: all reaped
+                cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
+                with self.log.open("a") as fh:
+                    fh.write(f"\n== recorded {len(batch)}: {', '.join(r.student for r in batch)} in "
+                             f"{time.perf_counter() - start:.1f} s (CPU {cpu:.1f} s) ==\n" + part.read_text())
+                part.unlink()
+            except Exception as err:  # noqa: BLE001 - reported in the summary, for every student in the batch
+                for r in batch:
+                    self.problems[r.student] = f"recording the grades failed ({type(err).__name__}: {err})"
+
+    def put(self, result) -> None:
+        self.queue.put(result)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.join()
 
 
 def autograde(course: Course, assignment: str, args) -> int:
-    extra = _sandbox_args(course, args)
+    from grading import parallel
+    from grading.collect import intake_limits
+    from grading.execute import Executed, Submission
+    from grading.intake import read_submission
+    from grading.record import gradebook_lock, record_failed
+
+    sandboxed = bool(_sandbox_args(course, args))
     _check_released(course, assignment)
     students = _students(course, assignment, args.student)
-    with course.gradebook() as gb:  # every submitted folder is a student, even if grading fails
+    with gradebook_lock(course), course.gradebook() as gb:  # every submitted folder is a student, even if grading fails
         for student in students:
             gb.update_or_create_student(student)
         notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
-    prepare_data(course.lab(assignment).data)
-    graded_before = {s: (course.root / "autograded" / s / assignment).is_dir() for s in students}
-    flags = [f"--Execute.timeout={args.timeout}"] if args.timeout else []
-    if args.force:
-        flags.append("--force")
-    if args.student:  # nbgrader takes one id or a glob; leave the others out explicitly
-        others = sorted(set(_students(course, assignment, None)) - set(students))
-        if others:
-            flags.append("--CourseDirectory.student_id_exclude=" + ",".join(others))
+    outcomes = {s: Outcome(s) for s in students}
+    for s in students:
+        if not args.force and (course.root / "autograded" / s / assignment).is_dir():
+            outcomes[s].status = "skipped"
+            outcomes[s].notes.append("already graded; rerun with --force to grade it again")
+    todo = [s for s in students if outcomes[s].status != "skipped"]
+    scheduler = getattr(args, "scheduler", None)
+    workers = getattr(args, "workers", None) or parallel.default_workers()
+    if workers < 1:
+        raise GradingError("--workers must be at least 1.")
+    workers = min(workers, max(1, len(todo)))
+    deadline = getattr(args, "deadline", None) or sandbox.Limits.from_env().wall_seconds
     log_path = course.log_file("autograde", assignment)
-    print(f"Autograding {len(students)} submission(s) of {assignment}"
-          f" ({'sandboxed' if extra else 'NOT sandboxed'}); full log: {log_path.relative_to(course.root)}", flush=True)
-    start = time.perf_counter()
-    code, log = course.nbgrader("autograde", assignment, *flags, *extra, log=log_path)
-    seconds = time.perf_counter() - start
-    sections = _log_sections(log, assignment)
-    if code != 0 and not sections:
-        print(log[-3000:])
-        raise GradingError(f"nbgrader autograde failed before grading anyone (log above; full log {log_path}).")
-    outcomes = []
-    for student in students:
-        out = Outcome(student)
-        section = sections.get(student, "")
-        graded_dir = course.root / "autograded" / student / assignment
-        if "error processing assignment: " in section or f"for student '{student}'" in section:
-            out.status, out.notes = "failed", [_failure_reason(section)]
-        elif "Skipping existing assignment" in section or (graded_before[student] and not section):
-            out.status = "skipped"
-            out.notes.append("already graded; rerun with --force to grade it again")
-        elif not all((graded_dir / f"{nb}.ipynb").is_file() for nb in notebooks):
-            out.status, out.notes = "failed", [_failure_reason(section)]
-        if out.status != "failed":
-            out.auto, out.auto_max, out.manual_pending = _scores(course, assignment, student, notebooks)
+    seconds = 0.0
+    if todo:
+        prepare_data(course.lab(assignment).data)
+        material = _material(course, assignment, notebooks, args, sandboxed, deadline)
+        limits = intake_limits(course)
+
+        def files(student: str) -> dict[str, bytes]:
+            return read_submission(course.submitted() / student / assignment, limits).files
+
+        def submissions():
+            for s in todo:
+                intake = read_submission(course.submitted() / s / assignment, limits)
+                outcomes[s].notes += [clean(n) for n in intake.notes]
+                yield Submission(s, intake.files)
+
+        if not scheduler and "OMP_NUM_THREADS" not in os.environ:  # the cores, shared out between the kernels
+            os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+        where = "on a Dask cluster" if scheduler else (f"{workers} at a time" if workers > 1 else "one at a time")
+        print(f"Autograding {len(todo)} submission(s) of {assignment} {where}"
+              f" ({'sandboxed' if sandboxed else 'NOT sandboxed'}, at most {deadline:.0f} s each);"
+              f" full log: {log_path.relative_to(course.root)}", flush=True)
+        log_path.write_text(f"autograde {assignment}: {len(todo)} submission(s), deadline {deadline:.0f} s\n")
+        writer = _Writer(course, assignment, files, log_path, batch=max(4, workers))
+        writer.start()
+        results: dict[str, Executed] = {}
+
+        def on_result(r: Executed) -> None:
+            results[r.student] = r
+            state = "executed" if r.status == "graded" else "FAILED"
+            print(f"  [{len(results)}/{len(todo)}] {r.student}: {state} in {r.seconds:.0f} s", flush=True)
+            with log_path.open("a") as fh:
+                fh.write(f"\n== {r.student}: {r.status} in {r.seconds:.1f} s (CPU {r.cpu_seconds:.1f} s) on {r.worker} ==\n"
+                         f"{clean(r.log)}\n")
+            writer.put(r)
+
+        start = time.perf_counter()
+        try:
+            ran = parallel.run(material, submissions(), on_result, workers=workers, scheduler=scheduler)
+        finally:
+            writer.close()
+        seconds = time.perf_counter() - start
+        print(f"  graded {ran}; gradebook written by one process ({_db_kind(course.db)}).", flush=True)
+        for s in todo:
+            r = results.get(s) or Executed(s, "failed", reason="no result came back (the run was interrupted)")
+            out = outcomes[s]
+            if r.status == "graded" and s in writer.problems:
+                r.status, r.reason = "failed", writer.problems[s]
+            if r.status != "graded":
+                out.status, out.notes = "failed", [clean(r.reason)] + out.notes
+                record_failed(course, assignment, s)
+                continue
+            out.notes += [f"{cell}: stopped at the per-cell time limit; the rest was graded" for cell in r.timeouts]
+            if r.flagged:
+                out.flag = clean("; ".join(r.flag_reasons) or "tampering detected")
+    for s in students:
+        out = outcomes[s]
+        if out.status == "failed":
+            continue
+        out.auto, out.auto_max, out.manual_pending = _scores(course, assignment, s, notebooks)
         if out.status == "graded":
             for nb in notebooks:
-                for cell in _timeouts(graded_dir / f"{nb}.ipynb"):
-                    out.notes.append(f"{cell}: stopped at the per-cell time limit; the rest was graded")
-            for nb in notebooks:
-                out.notes += _tampering(course, assignment, student, nb)
+                out.notes += _tampering(course, assignment, s, nb)
             pattern = course.lab(assignment).checkpoints
-            if not any((course.submitted() / student / assignment).glob(pattern)):
+            if not any((course.submitted() / s / assignment).glob(pattern)):
                 out.notes.append(f"no {pattern} submitted: training-based tests could not pass")
-        outcomes.append(out)
-    summary = _summary(outcomes, assignment, seconds)
+    summary = _summary([outcomes[s] for s in students], assignment, seconds)
     print(summary)
     with log_path.open("a") as fh:  # the summary also closes the saved log
         fh.write("\n" + summary + "\n")
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in outcomes.values() if o.status == "failed"]
     if failed:
         print(f"\n{len(failed)} submission(s) could not be graded and need your attention (listed above as FAILED).")
         return 1
     return 0
+
+
+def _db_kind(url: str) -> str:
+    return url.split(":", 1)[0].split("+", 1)[0]
 
 
 def _summary(outcomes: list[Outcome], assignment: str, seconds: float) -> str:
@@ -244,6 +312,8 @@ def _summary(outcomes: list[Outcome], assignment: str, seconds: float) -> str:
                                                               if o.manual_pending else "")
             if o.status == "skipped":
                 head = "skipped, " + head
+            if o.flag:
+                head += f", FLAGGED for review: {o.flag}"
         lines.append(f"  {o.student:<{width}}  {head}")
         lines += [f"  {'':<{width}}    - {n}" for n in o.notes]
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "skipped")}
@@ -252,3 +322,29 @@ def _summary(outcomes: list[Outcome], assignment: str, seconds: float) -> str:
         lines.append("Next: grade the written parts in formgrader (`jupyter lab`, Nbgrader > Manage Assignments), "
                      "then run feedback and export.")
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m grading.autograde ASSIGNMENT [options]``: this step alone, with all its options."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m grading.autograde", description=__doc__.split("\n")[0])
+    parser.add_argument("assignment", help="e.g. sherlock_rnn_vs_gru")
+    parser.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="course root (default: this repository)")
+    parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///<course-dir>/gradebook.db)")
+    parser.add_argument("--student", action="append", help="only this student (repeatable)")
+    parser.add_argument("--force", action="store_true", help="grade again what was graded before")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell time limit in seconds")
+    parser.add_argument("--no-sandbox", action="store_true", help="run student code WITHOUT isolation (trusted only)")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return autograde(Course.from_args(args), args.assignment, args)
+    except GradingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Seconds per submission when a class of Sherlock-lab submissions is autograded by 1, 2 and N workers.
+
+Builds one released course with ``--submissions`` copies of the reference submission (the
+solution notebook with its checkpoints), then, for each worker count, grades a fresh copy of it
+with ``python -m grading.autograde --workers W`` and reads the run's log: the wall time, each
+task's wall and CPU time (sampled over nbgrader and its sandboxed kernel), and the CPU time of
+the one process that records grades. From the measured CPU time it prints a paper estimate for
+300 submissions on one 16-core box and on a 4-node cluster.
+
+    python -m benchmarks.grading_scale --fast                  # 40 submissions, workers 1, 2, 4
+    python -m benchmarks.grading_scale --submissions 60 --workers 1,2,8
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.grading import ASSIGNMENT, REPO, reference_submission, released_course, submit_copies
+
+TASK = re.compile(r"^== (\S+): (graded|failed) in ([\d.]+) s \(CPU ([\d.]+) s\) on (\S+) ==$", re.M)
+RECORD = re.compile(r"^== recorded (\d+): .* in ([\d.]+) s \(CPU ([\d.]+) s\) ==$", re.M)
+
+
+def grade(course: Path, workers: int, env: dict, sandbox: bool) -> dict:
+    """One autograde run; what it took, from the clock and from its log."""
+    cmd = [sys.executable, "-m", "grading.autograde", ASSIGNMENT, f"--course-dir={course}", f"--workers={workers}"]
+    cmd += [] if sandbox else ["--no-sandbox"]
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(done.stdout[-4000:] + done.stderr[-2000:])
+    log = "".join(p.read_text() for p in sorted((course / "autograded" / ".logs").glob("autograde-*.log")))
+    tasks = [(float(w), float(c)) for _, status, w, c, _ in TASK.findall(log) if status == "graded"]
+    records = [(int(n), float(w), float(c)) for n, w, c in RECORD.findall(log)]
+    return {"workers": workers, "wall": wall, "load_before": load, "load_after": os.getloadavg()[0],
+            "graded": len(tasks), "full_marks": done.stdout.count("80/80 autograded"),
+            "task_wall": sum(w for w, _ in tasks) / max(1, len(tasks)),
+            "task_cpu": sum(c for _, c in tasks) / max(1, len(tasks)),
+            "record_cpu": sum(c for *_, c in records) / max(1, sum(n for n, *_ in records)),
+            "record_wall": sum(w for _, w, _ in records), "batches": len(records)}
+
+
+def estimate(task_cpu: float, record_cpu: float, n: int = 300) -> list[str]:
+    """Paper estimates from the measured CPU time per submission (one core per worker, no other load)."""
+    lines = []
+    startup = 15.0  # cluster start, template gradebook, first batch: measured as a few seconds here, rounded up
+    for label, cores in (("one 16-core box (16 workers)", 16), ("4 nodes x 16 cores (64 workers)", 64)):
+        grading = math.ceil(n / cores) * task_cpu  # rounds of tasks, each about one task's CPU time
+        recording = n * record_cpu  # the one writer, overlapped with grading; only its excess adds time
+        total = startup + max(grading, recording) + 8 * record_cpu  # plus the last batch after the last task
+        lines.append(f"  {n} submissions on {label}: ~{total / 60:.1f} min "
+                     f"(grading {grading:.0f} s in {math.ceil(n / cores)} rounds, recording {recording:.0f} s "
+                     "on the coordinator in parallel with it)")
+    return lines
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--submissions", type=int, default=40)
+    parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts (default 1,2,4)")
+    parser.add_argument("--fast", action="store_true", help="fast-mode models (train the reference in fast mode first)")
+    parser.add_argument("--no-sandbox", action="store_true")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ, COURSE_FAST="1" if args.fast else "0", PYTHONUNBUFFERED="1")
+    env.setdefault("COURSE_DATA_MIRROR", str(REPO.parent / "shared" / "data"))
+    env.pop("OMP_NUM_THREADS", None)  # autograde shares the cores out between its kernels
+    os.environ.update({k: v for k, v in env.items() if k.startswith("COURSE_")})
+    workdir = Path(tempfile.mkdtemp(prefix="grading-scale-", dir="/tmp"))
+    os.chmod(workdir, 0o755)
+    try:
+        template = released_course(workdir / "template", env)
+        submit_copies(template, reference_submission(workdir, args.fast), args.submissions)
+        rows = []
+        for workers in [int(w) for w in args.workers.split(",")]:
+            course = workdir / f"workers{workers}"
+            shutil.copytree(template, course)
+            rows.append(grade(course, workers, env, not args.no_sandbox))
+            shutil.rmtree(course, ignore_errors=True)
+            r = rows[-1]
+            print(f"workers={workers}: {r['wall']:.0f} s for {args.submissions} ({r['wall'] / args.submissions:.1f} s "
+                  f"per submission), {r['graded']} graded, {r['full_marks']} with 80/80; task wall {r['task_wall']:.1f} s, "
+                  f"task CPU {r['task_cpu']:.1f} s, recording CPU {r['record_cpu']:.2f} s per submission in "
+                  f"{r['batches']} batch(es); load {r['load_before']:.1f} -> {r['load_after']:.1f}", flush=True)
+        base = rows[0]["wall"]
+        print(f"\nmachine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPU core(s); "
+              f"mode: {'fast' if args.fast else 'full'}; sandbox: {'off' if args.no_sandbox else 'on'}")
+        print("| workers | wall (s) | s per submission | speed-up vs 1 | task wall (s) | task CPU (s) | load avg |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['workers']} | {r['wall']:.0f} | {r['wall'] / args.submissions:.1f} | {base / r['wall']:.2f}x "
+                  f"| {r['task_wall']:.1f} | {r['task_cpu']:.1f} | {r['load_before']:.1f}-{r['load_after']:.1f} |")
+        one = rows[0]
+        print(f"\nmeasured CPU per submission: {one['task_cpu']:.1f} s grading (nbgrader + kernel, 1 worker), "
+              f"{one['record_cpu']:.2f} s recording")
+        print("\n".join(estimate(one["task_cpu"], one["record_cpu"])))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
