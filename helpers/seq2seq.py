@@ -7,6 +7,7 @@ so no held-out date appears in any training example, in any format.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from datetime import date, timedelta
@@ -122,7 +123,7 @@ def pad_batch(seqs, pad: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def collate(pairs, vocab: Seq2SeqVocab) -> dict:
-    """Padded tensors for a list of (source, target) strings: ``src``, ``src_len``, ``tgt_in``, ``tgt_out``, ``tgt_mask``.
+    """Padded tensors for (source, target) string pairs: ``src``, ``src_len``, ``tgt_in``, ``tgt_out``, ``tgt_mask``.
 
     ``tgt_in`` is ``<s> y`` (teacher forcing: the decoder reads the true previous character) and
     ``tgt_out`` is ``y </s>``; ``tgt_mask`` is True at real target positions, False at padding.
@@ -297,7 +298,7 @@ class Seq2Seq(nn.Module):
 
 @torch.no_grad()
 def greedy_decode(model: Seq2Seq, src, src_len, max_len: int = 80):
-    """Feed back the most likely character each step: (list of id lists without ``</s>``, weights ``[B, T, S]`` or None)."""
+    """Feed back the most likely character each step: (id lists without ``</s>``, weights ``[B, T, S]`` or None)."""
     enc_out, hidden, mask = model.encode(src, src_len)
     token = torch.full((src.shape[0], 1), BOS, dtype=torch.long, device=src.device)
     steps, weights, done = [], [], torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
@@ -409,7 +410,8 @@ class Seq2SeqTask:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if not train_pairs or not val_pairs:
             raise ValueError("train_pairs and val_pairs must be non-empty lists of (source, target) strings")
-        self.train_pairs, self.val_pairs, self.vocab, self.batch_size = list(train_pairs), list(val_pairs), vocab, batch_size
+        self.train_pairs, self.val_pairs = list(train_pairs), list(val_pairs)
+        self.vocab, self.batch_size = vocab, batch_size
         self.src_len = torch.tensor([len(s) for s, _ in self.train_pairs])
         self.batches_per_epoch = math.ceil(len(self.train_pairs) / batch_size)
         self.max_id = len(vocab) - 1
@@ -421,11 +423,13 @@ class Seq2SeqTask:
 
     def signature(self) -> dict:
         """What a checkpoint must agree on to be resumed with this task."""
+        # the same data, not just the same sizes
+        digest = hashlib.sha1(repr((self.train_pairs, self.val_pairs)).encode()).hexdigest()[:12]
         return dict(kind=self.kind, batch_size=self.batch_size, train_len=len(self.train_pairs),
-                    val_len=len(self.val_pairs), vocab=len(self.vocab))
+                    val_len=len(self.val_pairs), vocab=len(self.vocab), data=digest)
 
     def batch(self, epoch: int, k: int, seed: int, device):
-        """Batch ``k`` of ``epoch``: similar source lengths together (little padding), a function of (seed, epoch, k)."""
+        """Batch ``k`` of ``epoch``: similar source lengths together (little padding), set by (seed, epoch, k)."""
         if getattr(self, "_plan_key", None) != (epoch, seed):
             g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
             self._plan, self._plan_key = bucket_by_length(self.src_len, self.batch_size, g), (epoch, seed)

@@ -106,14 +106,14 @@ class CharTransformer(nn.Module):
         T = x.shape[1]
         if T > self.block_size:
             raise ValueError(f"The input has {T} steps but block_size is {self.block_size}: the model has no position "
-                             f"embedding beyond it. Use seq_len <= {self.block_size}, or build it with a larger block_size.")
+                             f"embedding beyond it. Use seq_len <= {self.block_size}, or a larger block_size.")
         h = self.drop(self.embed(x) + self.pos(torch.arange(T, device=x.device)))
         for block in self.blocks:
             h = block(h)
         return self.head(self.ln_f(h)), None  # None: no state to carry, unlike an RNN
 
     @torch.no_grad()
-    def generate(self, ids: torch.Tensor, length: int, temperature: float = 1.0, seed: int | None = None) -> torch.Tensor:
+    def generate(self, ids: torch.Tensor, length: int, temperature: float = 1.0, seed: int | None = None):
         """Extend the 1-D ``ids`` by ``length`` sampled ids, each step reading the last ``block_size`` ids."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         device = self.head.weight.device
