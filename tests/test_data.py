@@ -144,7 +144,7 @@ def test_download_lands_in_cache_verified_and_is_reused(server, cache, monkeypat
 
     assert path == cache / "toy" / "toy.txt"
     assert path.read_bytes() == BODY
-    assert files_in(cache) == ["toy/toy.txt"]
+    assert files_in(cache) == ["toy/.toy.txt.verified", "toy/toy.txt"]  # the file and its stamp
     assert data.fetch("toy") == path  # second call: from the cache, no request
     assert server.requests == ["/canonical/toy.txt"]
 
@@ -256,7 +256,7 @@ def test_mirror_given_as_folder(server, cache, monkeypatch, tmp_path, as_uri):
     path = data.fetch("toy")
 
     assert path.read_bytes() == BODY
-    assert files_in(cache) == ["toy/toy.txt"]
+    assert files_in(cache) == ["toy/.toy.txt.verified", "toy/toy.txt"]
     assert server.requests == []
 
 
@@ -490,16 +490,81 @@ def test_readme_one_liner_prints_the_canon_length(tmp_path):
     assert result.stdout.strip() == str(len((SHARED / "sherlock" / "cano.txt").read_text(encoding="utf-8")))
 
 
-def test_cached_files_are_readable_by_other_users(server, cache, monkeypatch, tmp_path):
-    """The sandboxed grading kernel runs as another uid and reads the same cache."""
+# --- a cached file is checked when it is used, not only when it is fetched ------------------------
+
+
+def damage(path: Path) -> None:
+    """Overwrite a cached file as the walkthrough did: 7 bytes, a new mtime."""
+    path.write_bytes(b"damaged")
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+
+
+def test_an_overwritten_cache_file_is_fetched_again(server, cache, monkeypatch, capsys):
     server.routes["/canonical/toy.txt"] = ("ok", BODY)
     register(monkeypatch, [server.url + "/canonical/toy.txt"], sha256=BODY_SHA)
-    downloaded = data.fetch("toy")
-    assert downloaded.stat().st_mode & 0o777 == 0o644
+    path = data.fetch("toy")
+    damage(path)
 
-    downloaded.unlink()
-    mirror = tmp_path / "mirror"
-    (mirror / "toy").mkdir(parents=True)
-    (mirror / "toy" / "toy.txt").write_bytes(BODY)
-    monkeypatch.setenv("COURSE_DATA_MIRROR", str(mirror))
-    assert data.fetch("toy").stat().st_mode & 0o777 == 0o644
+    assert data.fetch("toy").read_bytes() == BODY
+    assert server.requests == ["/canonical/toy.txt"] * 2
+    assert f"The cached file {path} is damaged (damaged: 7 bytes" in capsys.readouterr().err
+    assert data.load_text("toy") == BODY.decode()  # and now it is trusted again, without a download
+    assert len(server.requests) == 2
+
+
+def test_a_damaged_cache_file_that_cannot_be_fetched_is_a_clear_error_naming_it(server, cache, monkeypatch):
+    register(monkeypatch, [server.url + "/gone/toy.txt"], sha256=BODY_SHA)  # answers 404
+    path = cache / "toy" / "toy.txt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"damaged")  # put there by hand, no stamp: the registry's checksum decides
+
+    with pytest.raises(data.DataUnavailableError) as caught:
+        data.load_text("toy")
+    message = str(caught.value)
+    assert f"cache: {path} (damaged: 7 bytes with sha256 " in message
+    assert f"expected {BODY_SHA[:12]}...; removed)" in message
+    assert f"put the file yourself at {path}" in message and "COURSE_DATA_MIRROR" in message
+    assert files_in(cache) == []  # the damaged file is gone, and nothing half-written is left
+
+
+def test_checking_a_cached_file_is_a_stat_until_it_changes(server, cache, monkeypatch):
+    server.routes["/canonical/toy.txt"] = ("ok", BODY)
+    register(monkeypatch, [server.url + "/canonical/toy.txt"], sha256=BODY_SHA)
+    path = data.fetch("toy")
+    hashed = []
+    real = data.sha256_of
+    monkeypatch.setattr(data, "sha256_of", lambda p: hashed.append(p) or real(p))
+
+    for _ in range(3):
+        data.fetch("toy")
+    assert hashed == []  # the stamp matched: no file was read
+    os.utime(path, ns=(time.time_ns() + 10**9,) * 2)  # touched, same bytes: hashed once, then trusted
+    data.fetch("toy")
+    data.fetch("toy")
+    assert hashed == [path] and server.requests == ["/canonical/toy.txt"]
+
+
+def test_a_file_put_by_hand_where_upstream_varies_is_trusted_then_guarded(server, cache, monkeypatch):
+    register(monkeypatch, [server.url + "/gone/toy.txt"], sha256=None, mirror_sha256=BODY_SHA)
+    path = cache / "toy" / "toy.txt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"my own copy of the text\n")  # e.g. Gutenberg's current bytes, which no checksum fixes
+
+    assert data.load_text("toy") == "my own copy of the text\n"
+    damage(path)  # from now on its stamp says what it held
+    with pytest.raises(data.DataUnavailableError, match="damaged: 7 bytes"):
+        data.load_text("toy")
+
+
+@needs_mirror
+@pytest.mark.parametrize("stamped", [True, False], ids=["stamped", "no-stamp"])
+def test_a_damaged_cache_file_is_copied_again_from_the_mirror(from_shared, stamped):
+    expected = (SHARED / "shakespeare" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    assert data.load_text("tinyshakespeare") == expected
+    path = from_shared / "shakespeare" / "tinyshakespeare.txt"
+    if not stamped:
+        data._stamp_path(path).unlink()
+    damage(path)
+
+    assert data.load_text("tinyshakespeare") == expected  # the walkthrough got 7 characters here
+    assert path.read_bytes() == (SHARED / "shakespeare" / "tinyshakespeare.txt").read_bytes()
