@@ -16,6 +16,8 @@ Kernels run sandboxed when grading.sandbox works here, otherwise with --no-sandb
 from __future__ import annotations
 
 import csv
+import html as html_module
+import json
 import os
 import re
 import shutil
@@ -224,6 +226,19 @@ def test_invalid_json_fails_alone_with_a_clear_message(graded):
     assert "need your attention" in result.stdout
 
 
+def _hidden_test_lines() -> list[str]:
+    """Distinctive lines of the lab's hidden tests (the ones a student could recognise)."""
+    lines, inside = [], False
+    for cell in nbformat.read(SOURCE, as_version=4).cells:
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                inside = "BEGIN" in line
+            elif inside and len(line.strip()) > 25:
+                lines.append(line.strip())
+    released = (REPO / "assignments" / ASSIGNMENT / NOTEBOOK).read_text()
+    return [line for line in lines if json.dumps(line)[1:-1] not in released]  # also shown to students
+
+
 def test_feedback_for_every_graded_student_and_grades_csv(graded):
     course, _ = graded
     result = grade(course, "feedback", ASSIGNMENT)
@@ -232,6 +247,17 @@ def test_feedback_for_every_graded_student_and_grades_csv(graded):
         html = course / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html"
         assert html.is_file(), student
     assert "Feedback HTML for 6 of 6 graded student(s)" in result.stdout
+    # Hidden tests stay hidden: no line of any hidden test region appears in any feedback file,
+    # and feedback holds the HTML only (no checkpoints or other files of the submission).
+    hidden = _hidden_test_lines()
+    assert len(hidden) >= 5
+    for path in (course / "feedback").rglob("*"):
+        if path.is_file():
+            assert path.suffix == ".html", path
+            text = html_module.unescape(path.read_text())
+            leaked = [line for line in hidden if line in text]
+            assert not leaked, f"{path.relative_to(course)} shows hidden tests: {leaked[:3]}"
+            assert "hidden tests: not shown in feedback" in text
 
     result = grade(course, "export", ASSIGNMENT, f"--to={course / 'grades.csv'}")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,60 @@
+"""What the instructor opens is inert: student notebooks lose every output that can run code.
+
+Formgrader renders autograded notebooks inside the instructor's Jupyter session, where a
+script in a cell output could call the Jupyter API with the instructor's rights (write files,
+change grades, start kernels). Feedback HTML is opened by students and instructors alike.
+So graded notebooks keep only passive outputs (plain text and raster images); HTML,
+JavaScript, SVG, widget views, Markdown and LaTeX outputs are replaced by a one-line note,
+and Markdown cells are rendered with HTML sanitising on (nbgrader_config.py sets
+HTMLExporter.sanitize_html for formgrader and feedback).
+"""
+from __future__ import annotations
+
+import re
+
+import nbformat
+
+SAFE_MIME = {"text/plain", "image/png", "image/jpeg", "image/gif"}
+# Terminal control sequences (colours, cursor moves, title changes, OSC 8 links...).
+ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_control(text: str) -> str:
+    """Text without terminal escape sequences or control characters (newlines and tabs kept)."""
+    return ANSI.sub("", text)
+
+
+def _inert_output(output: dict) -> dict:
+    if output.get("output_type") in ("display_data", "execute_result"):
+        data = output.get("data", {})
+        dropped = sorted(set(data) - SAFE_MIME)
+        if dropped:
+            kept = {k: v for k, v in data.items() if k in SAFE_MIME}
+            note = f"[grading: {', '.join(dropped)} output not shown]"
+            kept["text/plain"] = (kept.get("text/plain", "") + "\n" + note).strip() if kept.get("text/plain") else note
+            output["data"] = kept
+        output["metadata"] = {}
+    elif output.get("output_type") == "stream":
+        text = output.get("text", "")
+        output["text"] = strip_control("".join(text) if isinstance(text, list) else text)
+    elif output.get("output_type") == "error":
+        output["traceback"] = [strip_control(line) for line in output.get("traceback", [])]
+    return output
+
+
+def make_inert(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Strip active outputs, attachments and raw cells' HTML from a notebook, in place; return it."""
+    for cell in nb.cells:
+        cell.pop("attachments", None)  # an SVG attachment can carry script
+        if cell.cell_type == "raw":
+            cell.metadata.pop("format", None)
+            cell.metadata.pop("raw_mimetype", None)  # a raw text/html cell is pasted into the page as is
+        for output in cell.get("outputs", []):
+            _inert_output(output)
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def make_file_inert(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.write(make_inert(nb), path)
