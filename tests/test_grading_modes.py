@@ -205,15 +205,19 @@ def _as_nobody() -> list[str]:
 
     installation = python_paths(sys.executable)  # the venv and the Python it was made from
     # A Python that cannot read its own installation may still start (on another stdlib): list it.
-    probe = [sys.executable, "-c", f"import os, nbgrader; [os.listdir(p) for p in {[str(p) for p in installation]!r}]"]
+    # ... and the course itself: helpers and grading are imported from this checkout (editable install).
+    probe = [sys.executable, "-c", f"import os, nbgrader, helpers, grading; [os.listdir(p) for p in {[str(p) for p in installation]!r}]"]
     if _run([*prefix, *probe], REPO, _nobody_env(Path("/tmp"))).returncode == 0:
         return prefix
     # The course's Python can live in root's private home (pyenv under /root on the course box).
     # Show the ordinary user that installation only, in a private mount namespace: what the grader
     # of a normal machine, with their own environment, would see. Nothing else of /root is visible.
-    hidden = [p for p in installation if Path("/root") in p.parents]
+    # The checkout can live there too (a clone in root's home, mode 0700).
+    hidden = [p for p in [*installation, REPO] if Path("/root") in p.parents]
     if not (BWRAP and hidden):
-        pytest.skip(f"uid {NOBODY} cannot read the Python installation {[str(p) for p in installation]}")
+        pytest.skip(f"uid {NOBODY} cannot read the Python installation {[str(p) for p in installation]} "
+                    f"or the course checkout {REPO} (a private home folder?); grading as an ordinary user "
+                    "needs both readable by that user")
     wrap = [BWRAP, "--die-with-parent", "--dev-bind", "/", "/", "--perms", "0755", "--tmpfs", "/root"]
     for p in hidden:
         for d in reversed(p.parents):
@@ -223,7 +227,8 @@ def _as_nobody() -> list[str]:
     prefix = [*wrap, "--", *prefix]
     done = _run([*prefix, *probe], REPO, _nobody_env(Path("/tmp")))
     if done.returncode != 0:
-        pytest.skip(f"uid {NOBODY} cannot run {sys.executable}: {done.stderr.strip()[-300:]}")
+        pytest.skip(f"uid {NOBODY} cannot run {sys.executable} with this checkout's helpers and grading "
+                    f"(is {REPO} in a private home folder?): {done.stderr.strip()[-300:]}")
     return prefix
 
 
