@@ -1,4 +1,8 @@
-"""Figures the lectures share: training curves of several runs, gradient norms through time, gate values."""
+"""Figures the lectures share: training curves of several runs, gradient norms through time, gate values.
+
+Taught in lectures 03 (gradient norms through time), 04 (gate values) and 05 and 06 (training curves, live
+while a model trains).
+"""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt

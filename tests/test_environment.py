@@ -1,4 +1,4 @@
-"""The set-up files agree with each other: pyproject.toml, environment.yml, nbgrader_config.py, .ci/run, README."""
+"""The set-up files agree with each other: pyproject.toml, environment.yml, nbgrader_config.py, .ci/run, README, docs/."""
 from __future__ import annotations
 
 import os
@@ -145,11 +145,17 @@ def test_make_test_sets_fast_mode_and_runs_pytest():
     assert re.search(r"^COURSE_FAST=1 \S*python -m pytest", result.stdout, re.M), result.stdout
 
 
-# --- README ---------------------------------------------------------------------------------
+# --- README and docs/ ----------------------------------------------------------------------------
 
 
 README = REPO_ROOT / "README.md"
+DOCS = REPO_ROOT / "docs"
 needs_readme = pytest.mark.skipif(not README.is_file(), reason="README.md is not written yet")
+
+
+def docs_text() -> str:
+    """The README and every page under docs/, as one text: what a reader can find."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in [README, *sorted(DOCS.glob("*.md"))])
 
 
 def readme_section(title: str) -> str:
@@ -171,29 +177,68 @@ def test_readme_quick_start_is_exactly_make_lab_and_make_test():
 
 
 @needs_readme
-def test_readme_names_only_settings_the_code_reads():
+def test_readme_stays_short_and_points_to_each_docs_page():
     text = README.read_text(encoding="utf-8")
-    code = "\n".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "helpers").glob("*.py"))
+    assert len(text.splitlines()) <= 120, "keep the README short: move detail into docs/"
+    for page in ("students", "instructors", "helpers", "sandbox", "data"):
+        assert f"(docs/{page}.md" in text, f"the README does not link docs/{page}.md"
+    instructors = readme_section("Instructors")
+    assert re.findall(r"^### (.+)$", instructors, re.M) == ["Laptop", "One big box", "Cluster"]
+
+
+@needs_readme
+def test_readme_lists_every_lecture():
+    table = readme_section("The lectures")
+    for notebook in sorted((REPO_ROOT / "lectures").glob("[0-9][0-9]_*.ipynb")):
+        assert f"`{notebook.stem}`" in table and f"(lectures/{notebook.name})" in table, notebook.name
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+@needs_readme
+def test_links_between_readme_and_docs_resolve():
+    for page in [README, *sorted(DOCS.glob("*.md"))]:
+        text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"^[a-z]+:", target):
+                continue  # a web address
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name} links to {target}, which does not exist"
+            if anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
+                assert anchor in {_anchor(h) for h in headings}, f"{page.name} links to {target}: no such heading"
+
+
+@needs_readme
+def test_docs_name_only_settings_the_code_reads():
+    text = docs_text()
+    sources = [*(REPO_ROOT / "helpers").glob("*.py"), *(REPO_ROOT / "grading").glob("*.py")]
+    code = "\n".join(p.read_text(encoding="utf-8") for p in sources)
     code += (REPO_ROOT / "Makefile").read_text() + (REPO_ROOT / ".ci" / "run").read_text()
     for notebook in (REPO_ROOT / "lectures").glob("*.ipynb"):  # a lecture may read its own settings
         code += "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
     from grading.sandbox import Limits  # COURSE_SANDBOX_<NAME> sets the field <name> of Limits
     code += "\n".join(f"COURSE_SANDBOX_{f.upper()}" for f in Limits.__dataclass_fields__)
     for variable in sorted(set(re.findall(r"\bCOURSE_[A-Z_]+[A-Z]\b", text))):
-        assert variable in code, f"README mentions {variable}, which nothing reads"
+        assert variable in code, f"README or docs/ mention {variable}, which nothing reads"
     for variable in ("COURSE_DATA_MIRROR", "COURSE_DATA_DIR", "COURSE_FAST", "COURSE_DEVICE", "TORCH_SPEC"):
-        assert variable in text, f"README does not explain {variable}"
+        assert variable in text, f"neither the README nor docs/ explain {variable}"
     for variable in sorted(set(re.findall(r"\bmake \w+ ([A-Z_]+)=", text))):
         assert re.search(rf"^{variable}\s*\?=", (REPO_ROOT / "Makefile").read_text(), re.M), variable
 
 
 @needs_readme
-def test_readme_lists_each_data_set_with_its_canonical_url():
+def test_docs_list_each_data_set_with_its_canonical_url():
     import helpers.data as data
 
-    text = README.read_text(encoding="utf-8")
+    text = (DOCS / "data.md").read_text(encoding="utf-8")
     for dataset in data.REGISTRY.values():
         assert f"`{dataset.name}`" in text
         for part in dataset.files.values():
-            assert part.urls[0].replace("/test-", "/train-") in text, part.urls[0]  # README gives test- as a variant
+            assert part.urls[0].replace("/test-", "/train-") in text, part.urls[0]  # the page gives test- as a variant
     assert "Maas" in text and "P11-1015" in text

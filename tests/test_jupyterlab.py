@@ -132,6 +132,9 @@ def test_make_lab_passes_lab_args_through():
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if re.search(r"\bjupyter lab\b", line)]
     assert len(lines) == 1, result.stdout
-    assert re.match(r"^\.venv/bin/jupyter lab ", lines[0]), lines[0]  # the course's own environment
+    # The course's own jupyter, with .venv/bin first on PATH: Formgrader runs `alembic` from there
+    # (without it, its first open failed with FileNotFoundError and left a gradebook without alembic_version).
+    venv_bin = re.escape(str(REPO_ROOT / ".venv" / "bin"))
+    assert re.match(rf'^PATH="{venv_bin}:\$PATH" \.venv/bin/jupyter lab ', lines[0]), lines[0]
     assert "--notebook-dir=." in lines[0]  # opens at the repository root
     assert "--no-browser --port=8899" in lines[0]
