@@ -277,3 +277,11 @@ def test_stored_notebook_is_a_real_run_with_unanswered_exercises():
     asked = [t for c, t in zip(cells, text) if "answer_" in c.source and "= None" in c.source]
     assert len(asked) == 4 and all(t.strip() == "not answered yet" for t in asked)
     assert "PLACEHOLDER" not in "".join(c.source for c in nb.cells)
+
+
+def test_seed_benchmark_runs_and_reports_least_squares_and_each_seed():
+    from benchmarks import forecasting
+
+    results = forecasting.main(["--models", "cnn", "--seeds", "0", "1", "--epochs", "0.1", "--size", "4"])
+    assert results["linear (least squares)"]["test_mae"] == pytest.approx(0.3077, abs=1e-3)
+    assert [r["seed"] for r in results["cnn"]["runs"]] == [0, 1] and results["cnn"]["test_mae"] > 0
