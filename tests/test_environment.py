@@ -121,6 +121,37 @@ def test_nbgrader_config_directories_and_kernel():
     assert Path(config.CourseDirectory.root) == REPO_ROOT
 
 
+def _course_config(folder: Path, monkeypatch, hub_config: str | None = None):
+    """nbgrader_config.py as nbgrader loads it in a course copied to folder (with, optionally, a hub's own)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nbgrader_config.py").write_text((REPO_ROOT / "nbgrader_config.py").read_text())
+    system = folder.parent / "etc-jupyter"
+    system.mkdir(exist_ok=True)
+    if hub_config is not None:
+        (system / "nbgrader_config.py").write_text(hub_config)
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(system))  # searched like /etc/jupyter
+    return PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+
+
+def test_a_course_keeps_its_own_exchange_when_no_hub_provides_one(tmp_path, monkeypatch):
+    if Path("/srv/nbgrader/exchange").is_dir():
+        pytest.skip("this machine has nbgrader's shared exchange, which the course then uses")
+    course = tmp_path / "course"
+    config = _course_config(course, monkeypatch)
+    assert config.Exchange.root == str(course / "exchange")
+    mode = (course / "exchange").stat().st_mode & 0o777
+    assert mode & 0o700 == 0o700 and not mode & 0o022, oct(mode)  # the owner's; nobody else writes there
+    assert "exchange/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_a_hubs_exchange_is_left_alone(tmp_path, monkeypatch):
+    config = _course_config(tmp_path / "course", monkeypatch, "c.Exchange.root = '/srv/shared/exchange'\n")
+    assert "root" not in config.Exchange  # the hub's own config file sets it
+    assert not (tmp_path / "course" / "exchange").exists()
+
+
 def test_the_python3_kernel_runs_this_environment():
     from jupyter_client.kernelspec import KernelSpecManager
 
