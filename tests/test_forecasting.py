@@ -79,7 +79,8 @@ def test_recursive_forecast_feeds_predictions_back():
 def test_task_splits_by_time_and_scales_from_training_only():
     series = sine_series()
     task = ForecastTask(series, train_end=250, val_end=320, window=20, horizon=2, batch_size=16)
-    assert task.mean == pytest.approx(float(series[:250].mean())) and task.std == pytest.approx(float(series[:250].std()))
+    assert task.mean == pytest.approx(float(series[:250].mean()))
+    assert task.std == pytest.approx(float(series[:250].std()))
     changed = series.clone(); changed[250:] += 100.0  # the future must not move the scaling
     assert ForecastTask(changed, 250, 320, window=20, horizon=2).std == pytest.approx(task.std)
     (_, Ytr), (Xva, Yva), (Xte, Yte) = (task.windows(p) for p in ("train", "val", "test"))
