@@ -191,15 +191,31 @@ def _contradictions(test: ast.AST, rng: random.Random) -> list[tuple[ast.AST, as
     return out
 
 
+def _always_run(body: list[ast.stmt]):
+    """Statements that run whenever the cell gets that far: top level, ``with`` blocks, and ``for`` loops
+    over a non-empty literal list or tuple. A mutation elsewhere (an ``if``, a loop that may not turn)
+    might never run, and the canary would pass beside its real test."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.With):
+            yield from _always_run(node.body)
+        elif isinstance(node, ast.For) and isinstance(node.iter, (ast.List, ast.Tuple)) and node.iter.elts \
+                and not node.orelse:
+            yield from _always_run(node.body)
+
+
 def _sites(tree: ast.AST, rng: random.Random) -> list[tuple[ast.AST, ast.AST]]:
     sites = []
-    for node in ast.walk(tree):
+    for node in _always_run(tree.body):
         if isinstance(node, ast.Assert):
             sites += _contradictions(node.test, rng)
-        elif isinstance(node, ast.ExceptHandler) and isinstance(node.type, ast.Name) and node.type.id.endswith("Error"):
-            # another exception type: the one the code raises is no longer caught
-            other = "TypeError" if node.type.id != "TypeError" else "KeyError"
-            sites.append((node.type, ast.Name(other, ast.Load())))
+        elif isinstance(node, ast.Try) and node.orelse and isinstance(node.orelse[0], ast.Raise):
+            # another exception type: the one the body raises is no longer caught, and no exception
+            # at all still reaches the raise in ``else``
+            for handler in node.handlers:
+                if isinstance(handler.type, ast.Name) and handler.type.id.endswith("Error"):
+                    other = "TypeError" if handler.type.id != "TypeError" else "KeyError"
+                    sites.append((handler.type, ast.Name(other, ast.Load())))
     return sites
 
 
@@ -457,7 +473,7 @@ def judge(executed, plan: dict) -> tuple[nbformat.NotebookNode, Verdict]:
         cell = by_id.get(cid)
         if cell is None:
             reasons.append(f"{gid}: the test cell vanished during execution")
-        elif cell.get("execution_count") is None and not disabled("strip"):
+        elif cell.get("execution_count") is None and not cell.get("outputs") and not disabled("strip"):
             reasons.append(f"{gid}: the test cell was not executed")
     for cid, info in plan["inserted"].items():
         cell = by_id.get(cid)
