@@ -482,15 +482,20 @@ def judge(executed, plan: dict) -> tuple[nbformat.NotebookNode, Verdict]:
                 reasons.append(f"{info['twin']}: a control test that a correct answer must fail passed as well "
                                "(test results were suppressed or faked)")
         elif info["kind"] == "reset":
-            text = "".join(o.get("text", "") for o in (cell or {}).get("outputs", []) if o.get("output_type") == "stream")
-            lines = text.strip().splitlines()
+            outputs = (cell or {}).get("outputs", [])
+            # stdout only: a thread the student left running may still print (to either stream) meanwhile
+            lines = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream"
+                            and o.get("name") == "stdout").splitlines()
             gid = plan["tests"].get(info["before"]) or plan["inserted"].get(info["before"], {}).get("twin", "?")
-            if cell is None or cell.get("execution_count") is None or lines[:1] != [info["nonce"]] or not passed(cell):
+            failed = any(o.get("output_type") == "error" for o in outputs)
+            if cell is None or cell.get("execution_count") is None or info["nonce"] not in lines or failed:
                 reasons.append(f"{gid}: the grader's reset before the test did not run as written "
                                "(cells rewritten, or the kernel's run machinery replaced)")
-            elif len(lines) > 1:
-                reasons.append(f"before {gid}: the submission left " + lines[1].removeprefix("found: ")[:300]
-                               + " in the kernel (undone before the test)")
+            else:
+                after = lines[lines.index(info["nonce"]) + 1:]
+                if after and after[0].startswith("found: "):
+                    reasons.append(f"before {gid}: the submission left " + after[0].removeprefix("found: ")[:300]
+                                   + " in the kernel (undone before the test)")
         elif info["kind"] == "snapshot" and (cell is None or not passed(cell)):
             reasons.append("the grader's first cell did not run as written")
     nb.cells = [c for c in nb.cells if c.get("id") not in plan["inserted"]]
