@@ -91,12 +91,10 @@ feedback: $(DEV_STAMP)
 export: $(DEV_STAMP)
 	$(PY) -m grading export $(ASSIGNMENT) $(GRADE_ARGS)
 
-# Feedback and grades are produced even when a submission could not be graded;
-# the exit status still reports that failure.
+# autograde; then feedback and export, unless written parts still need grading by hand
+# (then it says so and stops: students must not get grades with those points at 0).
 grade: $(DEV_STAMP) sandbox-deps
-	@status=0; $(PY) -m grading autograde $(ASSIGNMENT) $(GRADE_ARGS) || status=$$?; \
-	$(PY) -m grading feedback $(ASSIGNMENT) $(GRADE_ARGS) && \
-	$(PY) -m grading export $(ASSIGNMENT) $(GRADE_ARGS) && exit $$status
+	$(PY) -m grading grade $(ASSIGNMENT) $(GRADE_ARGS)
 
 clean-cache:
 	rm -rf data/sherlock data/shakespeare data/imdb

@@ -5,6 +5,8 @@
     python -m grading autograde sherlock_rnn_vs_gru        # sandboxed; --no-sandbox to opt out
     python -m grading feedback  sherlock_rnn_vs_gru
     python -m grading export    sherlock_rnn_vs_gru        # -> grades.csv
+    python -m grading grade     sherlock_rnn_vs_gru        # autograde, then feedback and export
+                                                          # unless parts still need grading by hand
 
 Each step runs the real ``nbgrader`` command on the course directory and then
 checks what it did, student by student, so that one broken submission never
@@ -16,14 +18,33 @@ from __future__ import annotations
 import argparse
 import sys
 
-from grading.autograde import autograde
+from grading.autograde import add_arguments, autograde
 from grading.collect import collect
 from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
-from grading.export import export
+from grading.export import export, manual_parts_pending
 from grading.feedback import feedback
 from grading.release import release
 
-STEPS = {"release": release, "collect": collect, "autograde": autograde, "feedback": feedback, "export": export}
+def grade(course: Course, assignment: str, args) -> int:
+    """autograde; then feedback and export, unless written parts still wait for a human grader.
+
+    Students must never receive feedback or grades in which the hand-graded points read 0.
+    """
+    status = autograde(course, assignment, args)
+    pending = manual_parts_pending(course, assignment)
+    if pending:
+        print(f"\nNot generating feedback or grades yet: {len(pending)} submission(s) have written parts to "
+              "grade by hand (" + ", ".join(pending[:10]) + (", ..." if len(pending) > 10 else "") + "). "
+              "Grade them in Formgrader (`make lab`, then Nbgrader > Formgrader > Manual Grading), then run "
+              f"`make feedback export` (python -m grading feedback {assignment}; ... export {assignment}).")
+        return status
+    done = feedback(course, assignment, args)
+    done = export(course, assignment, args) or done
+    return status or done
+
+
+STEPS = {"release": release, "collect": collect, "autograde": autograde, "feedback": feedback, "export": export,
+         "grade": grade}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="autograde: run student code WITHOUT isolation (trusted submissions only)")
     parser.add_argument("--to", help="export: CSV path (default: <course-dir>/grades.csv)")
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         course = Course.from_args(args)

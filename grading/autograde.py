@@ -54,8 +54,23 @@ def _students(course: Course, assignment: str, only: list[str] | None) -> list[s
     return found
 
 
+def _check_driver(url: str) -> None:
+    """A clear error when the gradebook URL needs a database driver that is not installed."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except ImportError as err:
+        raise GradingError(f"--db {make_url(url).render_as_string(hide_password=True)} needs a database driver that is "
+                           f"not installed ({err}): pip install -e '.[grading]' (psycopg for PostgreSQL).") from None
+    except Exception:  # noqa: BLE001 - an unknown URL: nbgrader's own error says more
+        pass
+
+
 def _check_released(course: Course, assignment: str) -> None:
     from nbgrader.api import MissingEntry
+
+    _check_driver(course.db)
 
     with course.gradebook() as gb:
         try:
@@ -240,7 +255,7 @@ def autograde(course: Course, assignment: str, args) -> int:
             os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
         where = "on a Dask cluster" if scheduler else (f"{workers} at a time" if workers > 1 else "one at a time")
         print(f"Autograding {len(todo)} submission(s) of {assignment} {where}"
-              f" ({'sandboxed' if sandboxed else 'NOT sandboxed'}, at most {deadline:.0f} s each);"
+              f" ({'sandboxed' if sandboxed else 'NOT sandboxed'}), at most {deadline:.0f} s each;"
               f" full log: {log_path.relative_to(course.root)}", flush=True)
         log_path.write_text(f"autograde {assignment}: {len(todo)} submission(s), deadline {deadline:.0f} s\n")
         writer = _Writer(course, assignment, files, log_path, batch=max(4, workers))
@@ -319,7 +334,7 @@ def _summary(outcomes: list[Outcome], assignment: str, seconds: float) -> str:
     counts = {s: sum(o.status == s for o in outcomes) for s in ("graded", "failed", "skipped")}
     lines.append(f"{counts['graded']} graded, {counts['failed']} failed, {counts['skipped']} skipped.")
     if any(o.manual_pending for o in outcomes):
-        lines.append("Next: grade the written parts in formgrader (`jupyter lab`, Nbgrader > Manage Assignments), "
+        lines.append("Next: grade the written parts in formgrader (`jupyter lab`, Nbgrader > Formgrader > Manual Grading), "
                      "then run feedback and export.")
     return "\n".join(lines)
 

@@ -298,3 +298,14 @@ def test_collect_copies_a_folder_of_submissions(tmp_path):
     assert "Collected 2 submission(s)" in result.stdout
     assert "'bad name': not usable as a student id" in result.stdout
     assert "s2: no checkpoints/*.pt submitted" in result.stdout
+
+
+def test_grade_stops_before_feedback_while_written_parts_wait_for_a_human(graded):
+    """`make grade` must not hand out feedback or grades with the hand-graded points at 0."""
+    course, _ = graded
+    shutil.rmtree(course / "feedback", ignore_errors=True)
+    (course / "grades.csv").unlink(missing_ok=True)
+    result = grade(course, "grade", ASSIGNMENT, *_sandbox_flags())
+    assert "Not generating feedback or grades yet" in result.stdout, result.stdout + result.stderr
+    assert "Manual Grading" in result.stdout and "make feedback export" in result.stdout
+    assert not (course / "feedback").exists() and not (course / "grades.csv").exists()
