@@ -21,7 +21,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 DEV_STAMP := $(VENV)/.course-installed-dev
 
-.PHONY: setup setup-dev system-deps sandbox-deps lab test release collect autograde feedback export grade clean-cache FORCE
+.PHONY: setup setup-dev system-deps sandbox-deps lab test release collect autograde feedback export grade student-edition clean-cache FORCE
 
 # Students: the course and what the lectures and the lab need.
 setup: $(STAMP)
@@ -95,6 +95,11 @@ export: $(DEV_STAMP)
 # (then it says so and stops: students must not get grades with those points at 0).
 grade: $(DEV_STAMP) sandbox-deps
 	$(PY) -m grading grade $(ASSIGNMENT) $(GRADE_ARGS)
+
+# The student edition (no solutions/, hidden tests or grading) for the repository students clone.
+STUDENT_EDITION ?= ../rnn-course-students
+student-edition: $(DEV_STAMP)
+	$(PY) -m grading publish --to $(STUDENT_EDITION)
 
 clean-cache:
 	rm -rf data/sherlock data/shakespeare data/imdb

@@ -5,6 +5,7 @@
     python -m grading autograde sherlock_rnn_vs_gru        # sandboxed; --no-sandbox to opt out
     python -m grading feedback  sherlock_rnn_vs_gru
     python -m grading export    sherlock_rnn_vs_gru        # -> grades.csv
+    python -m grading publish   --to ../rnn-course-students # the student edition: no solutions
     python -m grading grade     sherlock_rnn_vs_gru        # autograde, then feedback and export
                                                           # unless parts still need grading by hand
 
@@ -23,6 +24,7 @@ from grading.collect import collect
 from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
 from grading.export import export, manual_parts_pending
 from grading.feedback import feedback
+from grading.publish import publish
 from grading.release import release
 
 def grade(course: Course, assignment: str, args) -> int:
@@ -44,13 +46,13 @@ def grade(course: Course, assignment: str, args) -> int:
 
 
 STEPS = {"release": release, "collect": collect, "autograde": autograde, "feedback": feedback, "export": export,
-         "grade": grade}
+         "grade": grade, "publish": publish}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=STEPS)
-    parser.add_argument("assignment", help="e.g. sherlock_rnn_vs_gru")
+    parser.add_argument("assignment", nargs="?", help="e.g. sherlock_rnn_vs_gru (every step but publish)")
     parser.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="course root (default: this repository)")
     parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///<course-dir>/gradebook.db)")
     parser.add_argument("--from", dest="source", help="collect: folder with one sub-folder per student")
@@ -60,9 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=None, help="autograde: per-cell time limit in seconds")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="autograde: run student code WITHOUT isolation (trusted submissions only)")
-    parser.add_argument("--to", help="export: CSV path (default: <course-dir>/grades.csv)")
+    parser.add_argument("--to", help="export: CSV path (default: <course-dir>/grades.csv); "
+                                     "publish: the folder for the student edition")
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.step != "publish" and not args.assignment:
+        parser.error(f"{args.step} needs the assignment, e.g. python -m grading {args.step} sherlock_rnn_vs_gru")
     try:
         course = Course.from_args(args)
         return STEPS[args.step](course, args.assignment, args)
