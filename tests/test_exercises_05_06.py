@@ -44,9 +44,10 @@ def results(ns, capsys, number, *answers):
     """The checker's verdict (True/False) for each answer; it must print a hint for the wrong ones."""
     out = []
     for answer in answers:
-        out.append(ns[f"check_exercise_{number}"](answer))
-        printed = capsys.readouterr().out
-        assert ("correct" in printed) if out[-1] else printed.startswith("not yet"), (answer, out[-1], printed)
+        ns[f"check_exercise_{number}"](answer)
+        printed = capsys.readouterr().out.strip()
+        assert printed == "correct" or printed.startswith("not yet: "), (answer, printed)
+        out.append(printed == "correct")
     return out
 
 
