@@ -170,7 +170,7 @@ def _block(stdout: str, student: str) -> str:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, reference):
     course = _course(tmp_path_factory.mktemp("gaps"), reference, list(LOST))
-    done = grade(course, "autograde", LAB, "--timeout=60", *_sandbox_flags())
+    done = grade(course, "autograde", LAB, "--timeout=60", "--workers=1", *_sandbox_flags())
     return course, done
 
 
@@ -202,7 +202,7 @@ def test_part_f_does_not_depend_on_part_e(graded):
 
 def test_forged_training_would_pass_without_verify(tmp_path, reference):
     course = _course(tmp_path, reference, ["forged"])
-    done = grade(course, "autograde", LAB, "--timeout=60", *_sandbox_flags(), COURSE_TAMPER_OFF="verify")
+    done = grade(course, "autograde", LAB, "--timeout=60", "--workers=1", *_sandbox_flags(), COURSE_TAMPER_OFF="verify")
     assert _scores(course, "forged")["train_tests"] == 15, done.stdout
     assert "FLAGGED" not in _block(done.stdout, "forged")
 

@@ -3,7 +3,7 @@
 The integration tests run the real course command (``python -m grading release`` and
 ``autograde``) on a temporary course with a 5-point assignment (add: 2, mean: 2, scale: 1) whose
 tests use ``==``, a builtin (``abs``), an assertion helper (``math.isclose``) and an expected
-exception. One run grades every attack family and thirteen honest submissions; a control run
+exception. One run grades thirteen honest submissions, one every attack family; a control run
 grades the same attacks with the defences switched off (``COURSE_TAMPER_OFF=all``) and shows that
 each one would otherwise earn the marks it aims at, so the assertions cannot pass by accident.
 The lab's own gaps and the forged-training attack are in tests/test_lab_gaps.py.
@@ -227,34 +227,41 @@ def _summary_line(stdout: str, student: str) -> str:
     return "\n".join(block)
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = _course(tmp_path_factory.mktemp("tamper"), {**HONEST, **ATTACKS})
-    done = _grade(course, "autograde", ASSIGNMENT, "--timeout=20", *_sandbox_flags())
+def _run(root: Path, students: dict, **env):
+    course = _course(root, students)
+    done = _grade(course, "autograde", ASSIGNMENT, "--timeout=20", "--workers=1", *_sandbox_flags(), **env)
     return course, done
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("honest"), HONEST)
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("attacked"), ATTACKS)
 
 
 @pytest.fixture(scope="module")
 def undefended(tmp_path_factory):
     """The attacks graded with every tamper defence switched off."""
-    course = _course(tmp_path_factory.mktemp("undefended"), ATTACKS)
-    done = _grade(course, "autograde", ASSIGNMENT, "--timeout=20", *_sandbox_flags(), COURSE_TAMPER_OFF="all")
-    return course, done
+    return _run(tmp_path_factory.mktemp("undefended"), ATTACKS, COURSE_TAMPER_OFF="all")
 
 
 # --- integration: the real grading commands ---------------------------------------------------------
 
 @pytest.mark.parametrize("student", list(HONEST))
-def test_honest_submission_is_graded_exactly_and_not_flagged(graded, student):
-    course, done = graded
+def test_honest_submission_is_graded_exactly_and_not_flagged(honest, student):
+    course, done = honest
     scores = _scores(course)[student]
     assert sum(scores.values()) == HONEST[student][1], (scores, _summary_line(done.stdout, student))
     assert "FLAGGED" not in _summary_line(done.stdout, student), done.stdout
 
 
 @pytest.mark.parametrize("student", list(ATTACKS))
-def test_attack_earns_nothing_and_is_flagged(graded, student):
-    course, done = graded
+def test_attack_earns_nothing_and_is_flagged(attacked, student):
+    course, done = attacked
     scores = _scores(course)[student]
     assert scores == dict.fromkeys(POINTS, 0.0), (scores, _summary_line(done.stdout, student))
     assert "FLAGGED for review" in _summary_line(done.stdout, student), done.stdout
@@ -267,8 +274,8 @@ def test_attack_would_earn_marks_without_the_defences(undefended, student):
     assert "FLAGGED" not in _summary_line(done.stdout, student)
 
 
-def test_graded_notebooks_hold_no_inserted_cells(graded):
-    course, _ = graded
+def test_graded_notebooks_hold_no_inserted_cells(honest):
+    course, _ = honest
     nb = nbformat.read(course / "autograded" / "reference" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     assert "_grading_reset" not in text and "_grading_snapshot" not in text
