@@ -197,3 +197,34 @@ def test_task_trains_with_helpers_train(data):
     assert 0.0 <= history.val_acc[-1] <= 1.0 and len(history.val_loss) == 1
     outputs = translate(model, [s for s, _ in data["test"][:5]], vocab)
     assert len(outputs) == 5 and all(isinstance(o, str) for o in outputs)
+
+
+def test_lecture_08_checkers_pass_the_solutions_and_fail_wrong_answers(data, capsys):
+    """The notebook's own checker and solution cells, run on a small untrained model instead of the trained one."""
+    import math
+    from pathlib import Path
+
+    import nbformat
+
+    from helpers.exercises import check
+
+    notebook = Path(__file__).resolve().parents[1] / "lectures" / "08_seq2seq_attention.ipynb"
+    cells = ["".join(c.source) for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    checkers = [c for c in cells if "def check_exercise_1" in c]
+    solutions = cells[cells.index(next(c for c in cells if "answer_1 = sum(" in c)):]
+    assert len(checkers) == 1 and len(solutions) == 4
+    torch.manual_seed(0)
+    model = Seq2Seq(len(data["vocab"]), embed_dim=8, hidden_size=16, attention="dot").eval()
+    test_src = [s for s, _ in data["test"]]
+    ns = dict(math=math, torch=torch, check=check, models={"dot": model}, vocab=data["vocab"],
+              device=torch.device("cpu"), test_src=test_src, n_dates=[len(t.split()) for _, t in data["test"]],
+              translate=translate,
+              beam_search=beam_search, greedy_decode=greedy_decode, dot_attention=dot_attention)
+    exec(checkers[0].replace("from helpers.exercises import check", ""), ns)
+    for name in ("check_exercise_1", "check_exercise_2", "check_exercise_3", "check_exercise_4"):
+        assert not ns[name](None)  # unanswered
+    exec(next(c for c in cells if "def attention_buggy" in c), ns)  # the exercise with the planted bug
+    for cell in solutions:  # each solution cell asserts its answer passes and a wrong one fails
+        exec(cell, ns)
+    out = capsys.readouterr().out
+    assert out.count("correct") >= 4 and out.count("not yet") == 4
