@@ -9,6 +9,7 @@ the one process that records grades. From the measured CPU time it prints a pape
 
     python -m benchmarks.grading_scale --fast                  # 40 submissions, workers 1, 2, 4
     python -m benchmarks.grading_scale --submissions 60 --workers 1,2,8
+    python -m benchmarks.grading_scale --fast --template DIR --budget 600   # a loaded box: 10 min per count
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,21 +32,35 @@ TASK = re.compile(r"^== (\S+): (graded|failed) in ([\d.]+) s \(CPU ([\d.]+) s\) 
 RECORD = re.compile(r"^== recorded (\d+): .* in ([\d.]+) s \(CPU ([\d.]+) s\) ==$", re.M)
 
 
-def grade(course: Path, workers: int, env: dict, sandbox: bool) -> dict:
-    """One autograde run; what it took, from the clock and from its log."""
+def grade(course: Path, workers: int, env: dict, sandbox: bool, budget: float | None = None) -> dict:
+    """One autograde run (stopped after budget seconds, if given); what it took, from the clock and its log."""
     cmd = [sys.executable, "-m", "grading.autograde", ASSIGNMENT, f"--course-dir={course}", f"--workers={workers}"]
     cmd += [] if sandbox else ["--no-sandbox"]
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        stdout, _ = proc.communicate(timeout=budget)
+        stopped = False
+    except subprocess.TimeoutExpired:  # SIGTERM first: each task's supervisor then takes its kernel down
+        os.killpg(proc.pid, signal.SIGTERM)
+        time.sleep(5)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        stdout, _ = proc.communicate()
+        stopped = True
     wall = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(done.stdout[-4000:] + done.stderr[-2000:])
+    if proc.returncode and not stopped:
+        raise SystemExit(stdout[-4000:])
     log = "".join(p.read_text() for p in sorted((course / "autograded" / ".logs").glob("autograde-*.log")))
     tasks = [(float(w), float(c)) for _, status, w, c, _ in TASK.findall(log) if status == "graded"]
     records = [(int(n), float(w), float(c)) for n, w, c in RECORD.findall(log)]
     return {"workers": workers, "wall": wall, "load_before": load, "load_after": os.getloadavg()[0],
-            "graded": len(tasks), "full_marks": done.stdout.count("80/80 autograded"),
+            "stopped": stopped, "full_marks": stdout.count("80/80 autograded"),
+            "graded": len(tasks),  # executed by a worker (when stopped early, some were not recorded yet)
             "task_wall": sum(w for w, _ in tasks) / max(1, len(tasks)),
             "task_cpu": sum(c for _, c in tasks) / max(1, len(tasks)),
             "record_cpu": sum(c for *_, c in records) / max(1, sum(n for n, *_ in records)),
@@ -71,6 +87,11 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", default="1,2,4", help="comma-separated worker counts (default 1,2,4)")
     parser.add_argument("--fast", action="store_true", help="fast-mode models (train the reference in fast mode first)")
     parser.add_argument("--no-sandbox", action="store_true")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="stop each run after this many seconds and count what was recorded by then "
+                             "(for a loaded machine; the figure is then seconds per recorded submission)")
+    parser.add_argument("--template", help="a course made by an earlier run (--keep): released, with submissions")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its template/ is reusable)")
     args = parser.parse_args(argv)
 
     env = dict(os.environ, COURSE_FAST="1" if args.fast else "0", PYTHONUNBUFFERED="1")
@@ -80,33 +101,43 @@ def main(argv=None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="grading-scale-", dir="/tmp"))
     os.chmod(workdir, 0o755)
     try:
-        template = released_course(workdir / "template", env)
-        submit_copies(template, reference_submission(workdir, args.fast), args.submissions)
+        if args.template:
+            template = Path(args.template)
+            args.submissions = len(list((template / "submitted").iterdir()))
+        else:
+            template = released_course(workdir / "template", env)
+            submit_copies(template, reference_submission(workdir, args.fast), args.submissions)
         rows = []
         for workers in [int(w) for w in args.workers.split(",")]:
             course = workdir / f"workers{workers}"
             shutil.copytree(template, course)
-            rows.append(grade(course, workers, env, not args.no_sandbox))
+            rows.append(grade(course, workers, env, not args.no_sandbox, args.budget))
             shutil.rmtree(course, ignore_errors=True)
             r = rows[-1]
-            print(f"workers={workers}: {r['wall']:.0f} s for {args.submissions} ({r['wall'] / args.submissions:.1f} s "
-                  f"per submission), {r['graded']} graded, {r['full_marks']} with 80/80; task wall {r['task_wall']:.1f} s, "
+            r["per_submission"] = r["wall"] / max(1, r["graded"] if r["stopped"] else args.submissions)
+            done = f"stopped after {r['wall']:.0f} s with {r['graded']} of {args.submissions} graded" if r["stopped"] \
+                else f"{r['wall']:.0f} s for {args.submissions}, {r['full_marks']} with 80/80"
+            print(f"workers={workers}: {done} ({r['per_submission']:.1f} s per submission); task wall {r['task_wall']:.1f} s, "
                   f"task CPU {r['task_cpu']:.1f} s, recording CPU {r['record_cpu']:.2f} s per submission in "
                   f"{r['batches']} batch(es); load {r['load_before']:.1f} -> {r['load_after']:.1f}", flush=True)
-        base = rows[0]["wall"]
+        base = rows[0]["per_submission"]
         print(f"\nmachine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPU core(s); "
               f"mode: {'fast' if args.fast else 'full'}; sandbox: {'off' if args.no_sandbox else 'on'}")
         print("| workers | wall (s) | s per submission | speed-up vs 1 | task wall (s) | task CPU (s) | load avg |")
         print("|---|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['workers']} | {r['wall']:.0f} | {r['wall'] / args.submissions:.1f} | {base / r['wall']:.2f}x "
+            print(f"| {r['workers']} | {r['wall']:.0f}{' (stopped)' if r['stopped'] else ''} | {r['per_submission']:.1f} "
+                  f"| {base / r['per_submission']:.2f}x "
                   f"| {r['task_wall']:.1f} | {r['task_cpu']:.1f} | {r['load_before']:.1f}-{r['load_after']:.1f} |")
         one = rows[0]
         print(f"\nmeasured CPU per submission: {one['task_cpu']:.1f} s grading (nbgrader + kernel, 1 worker), "
               f"{one['record_cpu']:.2f} s recording")
         print("\n".join(estimate(one["task_cpu"], one["record_cpu"])))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

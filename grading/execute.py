@@ -317,16 +317,21 @@ def timeouts(nb: nbformat.NotebookNode) -> list[str]:
     return hits
 
 
-def _sandbox_flags(root: Path, deadline: float) -> tuple[list[str], Path | None]:
-    """The sandbox's nbgrader flags for this private course, with the kernel's wall limit at the deadline."""
+_sandbox_cache: dict[int, list[str]] = {}
+
+
+def _sandbox_flags(root: Path, deadline: float) -> list[str]:
+    """The sandbox's nbgrader flags, with the kernel's wall limit at the deadline (checked once per process).
+
+    The run folder they name (ipc sockets, the limits) serves every task of this worker process,
+    one at a time; grading.sandbox removes it when the process exits.
+    """
     from grading import sandbox
 
-    limits = sandbox.Limits.from_env()
-    if deadline and deadline < limits.wall_seconds:
-        limits = sandbox.Limits.from_env(wall_seconds=int(max(1, deadline)))
-    flags = sandbox.nbgrader_args(root, limits)
-    ipc = next((f.split("=", 1)[1] for f in flags if f.startswith("--KernelManager.ip=")), None)
-    return flags, (Path(ipc).parent.parent if ipc else None)  # the run folder, removed after the task
+    wall = int(max(1, min(deadline or 1e9, sandbox.Limits.from_env().wall_seconds)))
+    if wall not in _sandbox_cache:
+        _sandbox_cache[wall] = sandbox.nbgrader_args(root, sandbox.Limits.from_env(wall_seconds=wall))
+    return _sandbox_cache[wall]
 
 
 def grade(material: Material, submission: Submission) -> Executed:
@@ -334,7 +339,6 @@ def grade(material: Material, submission: Submission) -> Executed:
     start = time.perf_counter()
     out = Executed(submission.student, worker=f"{socket.gethostname()}:{os.getpid()}")
     root = Path(tempfile.mkdtemp(prefix="rnn-grade-", dir="/tmp"))  # short: Unix socket paths are limited
-    run_dir = None
     try:
         os.chmod(root, 0o755)  # the kernel's unprivileged uid walks down to its folder
         _prepare_data(material.data)
@@ -350,8 +354,7 @@ def grade(material: Material, submission: Submission) -> Executed:
             return out
         flags = list(material.flags)
         if material.sandbox:
-            sandbox_flags, run_dir = _sandbox_flags(root, material.deadline)
-            flags += sandbox_flags
+            flags += _sandbox_flags(root, material.deadline)
         bindir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
         env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
         cmd = [sys.executable, "-m", "nbgrader", "autograde", a, f"--student={s}",
@@ -373,8 +376,6 @@ def grade(material: Material, submission: Submission) -> Executed:
     except Exception as err:  # noqa: BLE001 - one submission's trouble is reported against it alone
         out.status, out.reason = "failed", f"grading this submission failed: {type(err).__name__}: {err}"
     finally:
-        if run_dir is not None:
-            shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
         out.seconds = time.perf_counter() - start
     return out

@@ -22,6 +22,7 @@ from typing import Callable
 
 from grading.course import Course
 from grading.execute import Executed, failure_reason
+from grading.inert import make_file_inert
 
 STAGING = ".staging"  # autograded/.staging-<pid>/<student>/<assignment>/: the batch being recorded
 
@@ -81,6 +82,10 @@ def record(course: Course, assignment: str, results: list[Executed], files: File
         if not all((graded / f"{nb}.ipynb").is_file() for nb in r.notebooks):
             # No student code ran in this nbgrader process: its log is the grader's own.
             problems[r.student] = "recording the grades failed: " + failure_reason(text)
+    for r in results:  # formgrader renders these in the instructor's session: no student script may run there
+        for nb in r.notebooks:
+            if r.student not in problems:
+                make_file_inert(course.root / "autograded" / r.student / assignment / f"{nb}.ipynb")
     flagged = [r for r in results if r.flagged and r.student not in problems]
     if flagged:
         with gradebook_lock(course), course.gradebook() as gb:
