@@ -5,8 +5,8 @@ script in a cell output could call the Jupyter API with the instructor's rights 
 change grades, start kernels). Feedback HTML is opened by students and instructors alike.
 So graded notebooks keep only passive outputs (plain text and raster images); HTML,
 JavaScript, SVG, widget views, Markdown and LaTeX outputs are replaced by a one-line note,
-and Markdown cells are rendered with HTML sanitising on (nbgrader_config.py sets
-HTMLExporter.sanitize_html for formgrader and feedback).
+and raw HTML in Markdown cells (a student's written answers) is escaped the way nbconvert's
+own sanitiser does it (formgrader's template does not sanitise Markdown itself).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import re
 
 import nbformat
 
+HTML_TAG = re.compile(r"<\s*[a-zA-Z!/?]")  # Markdown without tags is left exactly as written
 SAFE_MIME = {"text/plain", "image/png", "image/jpeg", "image/gif"}
 # Terminal control sequences (colours, cursor moves, title changes, OSC 8 links...).
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
@@ -44,8 +45,12 @@ def _inert_output(output: dict) -> dict:
 
 def make_inert(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Strip active outputs, attachments and raw cells' HTML from a notebook, in place; return it."""
+    from nbconvert.filters.strings import clean_html  # bleach with nbconvert's list of harmless tags
+
     for cell in nb.cells:
         cell.pop("attachments", None)  # an SVG attachment can carry script
+        if cell.cell_type == "markdown" and HTML_TAG.search(cell.source):
+            cell.source = clean_html(cell.source)
         if cell.cell_type == "raw":
             cell.metadata.pop("format", None)
             cell.metadata.pop("raw_mimetype", None)  # a raw text/html cell is pasted into the page as is

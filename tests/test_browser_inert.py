@@ -1,0 +1,151 @@
+"""What the instructor opens is inert: a real Chromium on a real formgrader, against a hostile submission.
+
+A student's answer cell displays HTML with a script and an <img onerror>, and JavaScript, each of
+which tries to write a file into the course through the Jupyter API with the instructor's session
+(cookie and XSRF token); a Markdown answer carries another <img onerror>. The submission is graded
+with the real commands (release, collect, autograde), then the instructor opens it in Formgrader.
+Nothing may be written. The control: the same notebook before grading.inert ran, put in place of
+the graded one, does write a file in the same browser (so the test can see the attack when the
+defence is off). HTML and JavaScript outputs are also stopped by formgrader's own
+sanitising (nbgrader_config.py sets HTMLExporter.sanitize_html); Markdown is not, which is what
+grading.inert adds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mini_assignment import fill_answers, source_notebook  # noqa: E402
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _answers, free_port, venv_bin  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "mini"
+
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (/usr/bin/chromium)"),
+              pytest.mark.skipif(sys.platform != "linux", reason="the browser tests use Debian's Chromium")]
+
+
+def _put(name: str) -> str:
+    """JavaScript that writes course/<name> through the Jupyter contents API as the logged-in user."""
+    return ("fetch('/api/contents/%s', {method: 'PUT', credentials: 'include', headers: {'Content-Type': "
+            "'application/json', 'X-XSRFToken': (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || ''}, "
+            "body: JSON.stringify({type: 'file', format: 'text', content: 'pwned'})})" % name)
+
+
+HOSTILE_ANSWER = f'''from IPython.display import HTML, Javascript, display
+display(HTML("<b>hello</b><script>{_put("PWNED_script.txt")}</script>"
+             "<img src='nope' onerror=\\"{_put("PWNED_img.txt").replace('"', "&quot;")}\\">"))
+display(Javascript({json.dumps(_put("PWNED_js.txt"))}))
+
+def add(a, b):
+    return a + b'''
+HOSTILE_MARKDOWN = f'''My notes. <img src="nope" onerror="{_put("PWNED_md.txt").replace('"', "&quot;")}">'''
+
+
+def _run(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grading", *args, f"--course-dir={cwd}"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inert")
+    course = root / "course"
+    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    nbformat.write(source_notebook("Mini"), course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    env = dict(os.environ, PATH=f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="1")
+    done = _run("release", ASSIGNMENT, cwd=course, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    released = nbformat.read(course / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    nb = fill_answers(released, HOSTILE_ANSWER, "def mul(a, b):\n    return a * b")
+    nb.cells.append(nbformat.v4.new_markdown_cell(HOSTILE_MARKDOWN))
+    inbox = root / "inbox" / "mallory"
+    inbox.mkdir(parents=True)
+    nbformat.write(nb, inbox / f"{ASSIGNMENT}.ipynb")
+    done = _run("collect", ASSIGNMENT, f"--from={inbox.parent}", cwd=course, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    sandbox = []
+    try:
+        from grading import sandbox as sb
+
+        sb.check()
+    except Exception:  # noqa: BLE001 - no sandbox on this machine: grade the mini lab unsandboxed
+        sandbox = ["--no-sandbox"]
+    done = _run("autograde", ASSIGNMENT, "--workers=1", *sandbox, cwd=course, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mallory  3/3 autograded" in done.stdout, done.stdout
+    return course, nb
+
+
+@pytest.fixture(scope="module")
+def formgrader(graded_course, tmp_path_factory):
+    course, _ = graded_course
+    home, port, token = tmp_path_factory.mktemp("home"), free_port(), "t" + os.urandom(8).hex()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
+    env.update(PATH=f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}", HOME=str(home),
+               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "data"),
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / ".ipython"))
+    cmd = [str(venv_bin() / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"] + (["--allow-root"] if os.geteuid() == 0 else [])
+    log = open(home / "lab.log", "wb")
+    proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _answers(port, token):
+            assert proc.poll() is None and time.monotonic() < deadline, (home / "lab.log").read_text()[-2000:]
+            time.sleep(0.25)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def _open_submission(url: str, token: str, course: Path, shot: str) -> None:
+    """Log in, then open mallory's graded notebook in Formgrader (the instructor's grading view)."""
+    from nbgrader.api import Gradebook
+    from playwright.sync_api import sync_playwright
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rnn-course") as gb:
+        submission_id = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "mallory").id
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.goto(f"{url}/lab?token={token}")  # sets the session cookie, as an instructor's login does
+            page.locator(".lm-MenuBar").wait_for(timeout=60_000)
+            page.goto(f"{url}/formgrader/submissions/{submission_id}/?index=0")
+            page.get_by_text("My notes").first.wait_for(timeout=60_000)
+            time.sleep(3)  # give any script time to run and its request time to land
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=ARTIFACTS / f"{shot}.png", full_page=True)
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(600)
+def test_a_graded_submission_runs_no_script_in_formgrader(graded_course, formgrader):
+    course, _ = graded_course
+    url, token = formgrader
+    graded = nbformat.read(course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    mimes = {k for c in graded.cells for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert mimes <= {"text/plain", "image/png", "image/jpeg", "image/gif"}, mimes
+    _open_submission(url, token, course, "formgrader-hostile-submission")
+    assert not sorted(p.name for p in course.glob("PWNED*")), "a student's script ran in Formgrader"
+
+    # Control: without grading.inert (the student's Markdown answer as written), the attack gets through.
+    raw = nbformat.read(course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    raw.cells[-1].source = HOSTILE_MARKDOWN
+    nbformat.write(raw, course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    _open_submission(url, token, course, "formgrader-hostile-control")
+    assert sorted(p.name for p in course.glob("PWNED*")) == ["PWNED_md.txt"], "the control attack did not run"
