@@ -18,15 +18,19 @@ def intake_limits(course: Course) -> IntakeLimits:
 
 
 def _store(course: Course, assignment: str, student: str, intake: Intake, notes: list[str]) -> bool:
-    """Write one student's files into submitted/; False (with a note) when it holds no notebook."""
+    """Write one student's files into submitted/; False (with a note) when there is nothing to write."""
     expected = f"{assignment}.ipynb"
     top = [name for name in intake.files if "/" not in name and name.endswith(".ipynb")]
     if expected not in intake.files:
-        if len(top) != 1:
-            notes.append(f"{student}: expected {expected}, found {top or 'no notebook'}; skipped")
+        if len(top) == 1:
+            intake.files[expected] = intake.files.pop(top[0])
+            notes.append(f"{student}: notebook {top[0]!r} renamed to {expected}")
+        elif not intake.files:
+            notes.append(f"{student}: an empty submission; skipped")
             return False
-        intake.files[expected] = intake.files.pop(top[0])
-        notes.append(f"{student}: notebook {top[0]!r} renamed to {expected}")
+        else:  # kept, so the student is graded (0, FAILED) and listed in grades.csv instead of vanishing
+            notes.append(f"{student}: expected {expected}, found {top or 'no notebook'}; collected anyway, "
+                         "it will be reported FAILED with 0 points until the student hands in the notebook")
     target = course.submitted() / student / assignment
     if target.exists():
         shutil.rmtree(target)

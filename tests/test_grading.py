@@ -290,12 +290,17 @@ def test_collect_copies_a_folder_of_submissions(tmp_path):
     (inbox / "s1" / "checkpoints" / "rnn.pt").write_bytes(b"x")
     (inbox / "s2").mkdir()
     (inbox / "s2" / "sherlock_rnn_vs_gru (1).ipynb").write_text("{}")
+    (inbox / "s3" / "checkpoints").mkdir(parents=True)  # checkpoints, but the notebook was forgotten
+    (inbox / "s3" / "checkpoints" / "gru.pt").write_bytes(b"x")
     (inbox / "bad name").mkdir()
     result = grade(tmp_path, "collect", ASSIGNMENT, f"--from={inbox}")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "submitted" / "s1" / ASSIGNMENT / "checkpoints" / "rnn.pt").is_file()
     assert (tmp_path / "submitted" / "s2" / ASSIGNMENT / NOTEBOOK).is_file()
-    assert "Collected 2 submission(s)" in result.stdout
+    # Kept, so that autograde reports the student (FAILED, 0) and grades.csv lists them.
+    assert (tmp_path / "submitted" / "s3" / ASSIGNMENT / "checkpoints" / "gru.pt").is_file()
+    assert "s3: expected sherlock_rnn_vs_gru.ipynb, found no notebook; collected anyway" in result.stdout
+    assert "Collected 3 submission(s)" in result.stdout
     assert "'bad name': not usable as a student id" in result.stdout
     assert "s2: no checkpoints/*.pt submitted" in result.stdout
 
