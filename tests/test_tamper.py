@@ -112,22 +112,41 @@ ATTACKS = {
                 return ast.Pass()
         get_ipython().ast_transformers.append(_Drop())
         '''), WRONG_MEAN, WRONG_SCALE), 5),
+    # nbgrader turns an execute_reply with status 'error' into an error output, so a working
+    # suppression must make the reply itself say 'ok'
     "post_run_cell": ((WRONG_ADD + textwrap.dedent('''
         from IPython.display import clear_output
         def _hide(result):
             if result.error_in_exec is not None:
+                result.error_in_exec = None
                 clear_output()
         get_ipython().events.register("post_run_cell", _hide)
         '''), WRONG_MEAN, WRONG_SCALE), 5),
     "custom_exc": ((WRONG_ADD + textwrap.dedent('''
+        import sys
         def _swallow(shell, etype, value, tb, tb_offset=None):
-            return None
+            frame = sys._getframe()
+            while frame is not None:
+                found = frame.f_locals.get("result")
+                if hasattr(found, "error_in_exec"):
+                    found.error_in_exec = None
+                frame = frame.f_back
+            return []
         get_ipython().set_custom_exc((Exception,), _swallow)
         '''), WRONG_MEAN, WRONG_SCALE), 5),
     "faked_result": ((WRONG_ADD + textwrap.dedent('''
+        from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
         _ip = get_ipython()
-        _ip.showtraceback = lambda *args, **kwargs: None
-        _ip._showtraceback = lambda *args, **kwargs: None
+        _run, _run_async = _ip.run_cell, _ip.run_cell_async
+        def _success(raw_cell, store_history=False, silent=False, shell_futures=True, cell_id=None):
+            result = ExecutionResult(ExecutionInfo(raw_cell, store_history, silent, shell_futures, cell_id))
+            result.execution_count = _ip.execution_count
+            return result
+        def _fake(raw_cell, *args, **kwargs):
+            return _success(raw_cell) if "assert" in raw_cell else _run(raw_cell, *args, **kwargs)
+        async def _fake_async(raw_cell, *args, **kwargs):
+            return _success(raw_cell) if "assert" in raw_cell else await _run_async(raw_cell, *args, **kwargs)
+        _ip.run_cell, _ip.run_cell_async = _fake, _fake_async
         '''), WRONG_MEAN, WRONG_SCALE), 5),
     "patched_helper": ((ADD, MEAN, WRONG_SCALE + "import math\nmath.isclose = lambda *args, **kwargs: True\n"), 5),
     "shadowed_builtin": ((ADD, WRONG_MEAN + "abs = lambda x: 0\n", SCALE), 5),
