@@ -298,6 +298,10 @@ def failure_reason(log: str) -> str:
                 "Ask the student to resubmit the .ipynb file, then rerun autograde --student <id>.")
     if "SchemaTooNewError" in log or "SchemaTooOldError" in log or "SchemaMismatchError" in log:
         return "the notebook's nbgrader metadata has an unknown schema version; nothing was graded. Inspect the notebook."
+    if "Timeout waiting for execute reply" in log and "Interrupting kernel" in log:
+        return ("a cell ran past the per-cell time limit and the kernel ignored the interrupt (the notebook "
+                "disables Ctrl-C or loops where Python cannot be interrupted), so nbgrader gave up on the whole "
+                "notebook; nothing was graded. Inspect the notebook; grade it by hand or ask for a fix.")
     if "UnresponsiveKernelError" in log or "kernel became unresponsive" in log:
         return "the kernel stopped responding (runaway memory or processes); nothing was graded. Inspect the notebook."
     if "DeadKernelError" in log or "Kernel died" in log:
