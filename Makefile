@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml Makefile $(VENV)/.torch-spec
 	@touch $@
 
 $(DEV_STAMP): $(STAMP)
-	@echo "Installing the grading and test extras (dask, psycopg2, pytest, nbval, playwright)"
+	@echo "Installing the grading and test extras (dask, psycopg, pytest, nbval, playwright)"
 	$(PY) -m pip install --quiet --editable '.[grading,test]'
 	@touch $@
 
