@@ -360,6 +360,9 @@ class _Progress:
         self.closed = True
         if full:  # a budget that stops before the step count (time, say) is a finish, not a failure
             self.bar.total = self.bar.n
+            for widget in getattr(getattr(self.bar, "container", None), "children", ()):
+                if hasattr(widget, "max"):  # Jupyter's bar keeps its own maximum: else it stays 3% filled
+                    widget.max = max(self.bar.n, 1)
         self.bar.close()
         if self.handle is not None:
             self.handle.update(self.bar.container)  # stores the final bar's text, not the first one's
