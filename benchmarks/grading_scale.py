@@ -67,17 +67,50 @@ def grade(course: Path, workers: int, env: dict, sandbox: bool, budget: float | 
             "record_wall": sum(w for _, w, _ in records), "batches": len(records)}
 
 
-def estimate(task_cpu: float, record_cpu: float, n: int = 300) -> list[str]:
-    """Paper estimates from the measured CPU time per submission (one core per worker, no other load)."""
+def recording_cost(template: Path, workdir: Path, sizes=(1, 16)) -> tuple[float, float]:
+    """CPU seconds of the one writer (grading.record): per batch (nbgrader start-up) and per submission.
+
+    Records batches of the reference submission's own executed notebook into a copy of the course:
+    what the writer does with a worker's result (no kernel runs).
+    """
+    import resource
+
+    from grading.course import Course
+    from grading.execute import Executed
+    from grading.intake import read_submission
+    from grading.record import record
+
+    course_dir = workdir / "recording"
+    shutil.copytree(template, course_dir)
+    course = Course(course_dir, f"sqlite:///{course_dir / 'gradebook.db'}")
+    first = sorted((course_dir / "submitted").iterdir())[0] / ASSIGNMENT
+    notebook = (first / f"{ASSIGNMENT}.ipynb").read_text()
+    cpu = {}
+    for n in sizes:
+        batch = [Executed(f"rec{n}-{i:03d}", notebooks={ASSIGNMENT: notebook}) for i in range(n)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        problems = record(course, ASSIGNMENT, batch, lambda s: read_submission(first).files, workdir / f"rec{n}.log")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if problems:
+            raise SystemExit(f"recording failed: {problems}")
+        cpu[n] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    small, large = min(sizes), max(sizes)
+    per_submission = (cpu[large] - cpu[small]) / (large - small)
+    return cpu[small] - small * per_submission, per_submission
+
+
+def estimate(task_cpu: float, batch_cpu: float, per_cpu: float, n: int = 300) -> list[str]:
+    """Paper estimates from measured CPU times (one core per worker, nothing else running)."""
     lines = []
-    startup = 15.0  # cluster start, template gradebook, first batch: measured as a few seconds here, rounded up
+    startup = 15.0  # cluster start, sandbox check, template gradebook: a few seconds here, rounded up
     for label, cores in (("one 16-core box (16 workers)", 16), ("4 nodes x 16 cores (64 workers)", 64)):
-        grading = math.ceil(n / cores) * task_cpu  # rounds of tasks, each about one task's CPU time
-        recording = n * record_cpu  # the one writer, overlapped with grading; only its excess adds time
-        total = startup + max(grading, recording) + 8 * record_cpu  # plus the last batch after the last task
+        batch = 8 if cores <= 4 else 2 * cores  # grading.autograde's batch size for that many workers
+        grading = n * task_cpu / cores  # every core busy with one task after another
+        recording = n * per_cpu + math.ceil(n / batch) * batch_cpu  # the one writer, overlapped with grading
+        total = startup + max(grading, recording) + batch_cpu + batch * per_cpu  # the last batch comes after
         lines.append(f"  {n} submissions on {label}: ~{total / 60:.1f} min "
-                     f"(grading {grading:.0f} s in {math.ceil(n / cores)} rounds, recording {recording:.0f} s "
-                     "on the coordinator in parallel with it)")
+                     f"(grading {grading:.0f} s of wall time, recording {recording:.0f} s on the coordinator "
+                     "in parallel with it)")
     return lines
 
 
@@ -92,6 +125,8 @@ def main(argv=None) -> None:
                              "(for a loaded machine; the figure is then seconds per recorded submission)")
     parser.add_argument("--template", help="a course made by an earlier run (--keep): released, with submissions")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its template/ is reusable)")
+    parser.add_argument("--task-cpu", type=float, default=None,
+                        help="with --workers 0: the CPU seconds per task measured before, for the estimate only")
     args = parser.parse_args(argv)
 
     env = dict(os.environ, COURSE_FAST="1" if args.fast else "0", PYTHONUNBUFFERED="1")
@@ -108,7 +143,7 @@ def main(argv=None) -> None:
             template = released_course(workdir / "template", env)
             submit_copies(template, reference_submission(workdir, args.fast), args.submissions)
         rows = []
-        for workers in [int(w) for w in args.workers.split(",")]:
+        for workers in [int(w) for w in args.workers.split(",") if int(w) > 0]:
             course = workdir / f"workers{workers}"
             shutil.copytree(template, course)
             rows.append(grade(course, workers, env, not args.no_sandbox, args.budget))
@@ -120,6 +155,12 @@ def main(argv=None) -> None:
             print(f"workers={workers}: {done} ({r['per_submission']:.1f} s per submission); task wall {r['task_wall']:.1f} s, "
                   f"task CPU {r['task_cpu']:.1f} s, recording CPU {r['record_cpu']:.2f} s per submission in "
                   f"{r['batches']} batch(es); load {r['load_before']:.1f} -> {r['load_after']:.1f}", flush=True)
+        batch_cpu, per_cpu = recording_cost(template, workdir)
+        print(f"recording (the one writer): {batch_cpu:.2f} s CPU per batch (nbgrader start-up) + "
+              f"{per_cpu:.2f} s per submission")
+        if not rows:
+            print("\n".join(estimate(args.task_cpu, batch_cpu, per_cpu)))
+            return
         base = rows[0]["per_submission"]
         print(f"\nmachine: {platform.machine()} {platform.system()}, {os.cpu_count()} CPU core(s); "
               f"mode: {'fast' if args.fast else 'full'}; sandbox: {'off' if args.no_sandbox else 'on'}")
@@ -131,8 +172,8 @@ def main(argv=None) -> None:
                   f"| {r['task_wall']:.1f} | {r['task_cpu']:.1f} | {r['load_before']:.1f}-{r['load_after']:.1f} |")
         one = rows[0]
         print(f"\nmeasured CPU per submission: {one['task_cpu']:.1f} s grading (nbgrader + kernel, 1 worker), "
-              f"{one['record_cpu']:.2f} s recording")
-        print("\n".join(estimate(one["task_cpu"], one["record_cpu"])))
+              f"{one['record_cpu']:.2f} s recording in this run's batches")
+        print("\n".join(estimate(one["task_cpu"], batch_cpu, per_cpu)))
     finally:
         if args.keep:
             print(f"kept {workdir}")
