@@ -2,7 +2,7 @@
 
 Builds one released course with ``--submissions`` copies of the reference submission (the
 solution notebook with its checkpoints), then, for each worker count, grades a fresh copy of it
-with ``python -m grading.autograde --workers W`` and reads the run's log: the wall time, each
+with ``python -m grading autograde --workers W`` and reads the run's log: the wall time, each
 task's wall and CPU time (sampled over nbgrader and its sandboxed kernel), and the CPU time of
 the one process that records grades. From the measured CPU time it prints a paper estimate for
 300 submissions on one 16-core box and on a 4-node cluster.
@@ -34,7 +34,7 @@ RECORD = re.compile(r"^== recorded (\d+): .* in ([\d.]+) s \(CPU ([\d.]+) s\) ==
 
 def grade(course: Path, workers: int, env: dict, sandbox: bool, budget: float | None = None) -> dict:
     """One autograde run (stopped after budget seconds, if given); what it took, from the clock and its log."""
-    cmd = [sys.executable, "-m", "grading.autograde", ASSIGNMENT, f"--course-dir={course}", f"--workers={workers}"]
+    cmd = [sys.executable, "-m", "grading", "autograde", ASSIGNMENT, f"--course-dir={course}", f"--workers={workers}"]
     cmd += [] if sandbox else ["--no-sandbox"]
     load = os.getloadavg()[0]
     start = time.perf_counter()
@@ -104,7 +104,7 @@ def estimate(task_cpu: float, batch_cpu: float, per_cpu: float, n: int = 300) ->
     lines = []
     startup = 15.0  # cluster start, sandbox check, template gradebook: a few seconds here, rounded up
     for label, cores in (("one 16-core box (16 workers)", 16), ("4 nodes x 16 cores (64 workers)", 64)):
-        batch = 8 if cores <= 4 else 2 * cores  # grading.autograde's batch size for that many workers
+        batch = max(8, 2 * cores) if cores <= 16 else 32  # the writer's batch: local run, or a cluster
         grading = n * task_cpu / cores  # every core busy with one task after another
         recording = n * per_cpu + math.ceil(n / batch) * batch_cpu  # the one writer, overlapped with grading
         total = startup + max(grading, recording) + batch_cpu + batch * per_cpu  # the last batch comes after

@@ -182,14 +182,6 @@ def _write(root: Path, files: dict[str, bytes]) -> None:
             fh.write(data)
 
 
-def _tamper():
-    try:
-        from grading import tamper
-    except ImportError:  # stand-in until grading/tamper.py (issue 12) lands: changes nothing
-        return None
-    return tamper
-
-
 def _prctl(option: int, value: int) -> None:
     try:
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
@@ -387,7 +379,8 @@ def grade(material: Material, submission: Submission) -> Executed:
 
 def _prepare_notebooks(material: Material, submission: Submission, folder: Path, out: Executed) -> dict:
     """tamper.prepare() on every submitted notebook; returns the private plans (by notebook)."""
-    tamper = _tamper()
+    from grading import tamper
+
     plans = {}
     for name in material.notebooks:
         path = folder / f"{name}.ipynb"
@@ -396,8 +389,6 @@ def _prepare_notebooks(material: Material, submission: Submission, folder: Path,
         try:
             nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
         except Exception:  # noqa: BLE001 - nbgrader fails on it the same way; its log gives the reason
-            continue
-        if tamper is None:
             continue
         master_bytes = material.source.get(f"{name}.ipynb")
         if master_bytes is None:
@@ -414,21 +405,20 @@ def _prepare_notebooks(material: Material, submission: Submission, folder: Path,
 
 def _collect(material: Material, graded: Path, submitted: Path, plans: dict, root: Path, out: Executed) -> None:
     """Read back the executed notebooks, judge them (tamper), and note the per-cell timeouts."""
-    tamper = _tamper()
+    from grading import tamper
+    from grading.course import Course
+
     notebooks, verdict = {}, None
     for name in material.notebooks:
         nb = nbformat.read(graded / f"{name}.ipynb", as_version=4)
-        if tamper is not None and name in plans:
+        if name in plans:
             nb, found = tamper.judge(nb, plans[name])
             verdict = found if verdict is None else verdict.merge(found)
         out.timeouts += timeouts(nb)
         notebooks[name] = nb
-    if tamper is not None and hasattr(tamper, "verify"):
-        from grading.course import Course
-
-        found = tamper.verify(submitted, Course(root, f"sqlite:///{root / TEMPLATE_DB}"), material.assignment)
-        verdict = found if verdict is None else verdict.merge(found)
-    if verdict is not None and verdict.flagged:
+    found = tamper.verify(submitted, Course(root, f"sqlite:///{root / TEMPLATE_DB}"), material.assignment)
+    verdict = found if verdict is None else verdict.merge(found)
+    if verdict.flagged:
         out.flagged = True
         out.flag_reasons = list(dict.fromkeys(verdict.reasons))
         out.parts_zeroed = list(dict.fromkeys(verdict.parts_zeroed))

@@ -56,8 +56,8 @@ def _sandbox_flags() -> list[str]:
 
 
 def grade(course: Path, *args: str, db: str | None = None, wait: bool = True, **env: str):
-    """``python -m grading.autograde`` (the autograde step with its scale options) on a temporary course."""
-    cmd = [sys.executable, "-m", "grading.autograde", ASSIGNMENT, f"--course-dir={course}", *args, *_sandbox_flags()]
+    """The instructors' CLI, ``python -m grading autograde``, on a temporary course."""
+    cmd = [sys.executable, "-m", "grading", "autograde", ASSIGNMENT, f"--course-dir={course}", *args, *_sandbox_flags()]
     if db:
         cmd.append(f"--db={db}")
     if not wait:
