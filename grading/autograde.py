@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import resource
 import threading
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from grading import sandbox
 from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
+from grading.inert import strip_control as clean  # student text never reaches a terminal raw
 from grading.execute import prepare_data
 
 @dataclass
@@ -141,14 +141,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--deadline", type=float, default=None,
                         help="autograde: seconds one submission may take in all before it is stopped and "
                              "reported FAILED (default: the sandbox's wall-clock limit, 900 s)")
-
-
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: str) -> str:
-    """Text that may carry a student's bytes, without terminal control sequences."""
-    return _CONTROL.sub("", text)
 
 
 def _material(course: Course, assignment: str, notebooks: list[str], args, sandboxed: bool, deadline: float):

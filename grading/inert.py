@@ -17,7 +17,7 @@ import nbformat
 HTML_TAG = re.compile(r"<\s*[a-zA-Z!/?]")  # Markdown without tags is left exactly as written
 SAFE_MIME = {"text/plain", "image/png", "image/jpeg", "image/gif"}
 # Terminal control sequences (colours, cursor moves, title changes, OSC 8 links...).
-ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
+ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def strip_control(text: str) -> str:
