@@ -143,6 +143,19 @@ def add_arguments(parser) -> None:
                              "reported FAILED (default: the sandbox's wall-clock limit, 900 s)")
 
 
+def handed_in(folder: Path, lab) -> str:
+    """One line saying what a student handed in beside the notebook, and what it means for grading."""
+    full = sorted(p.relative_to(folder).as_posix() for p in folder.glob(lab.checkpoints) if p.is_file())
+    fast = sorted(p.relative_to(folder).as_posix() for p in folder.glob(lab.fast_checkpoints)
+                  if p.is_file()) if lab.fast_checkpoints else []
+    if full:
+        return "handed in: the notebook and " + ", ".join(full)
+    if fast:
+        return ("handed in: only fast-mode checkpoints (" + ", ".join(fast) + "): the training tests need a "
+                "full-mode run, so they scored 0; the other parts are graded on their own")
+    return f"handed in: the notebook only (no {lab.checkpoints}): the training tests could not pass"
+
+
 def _material(course: Course, assignment: str, notebooks: list[str], args, sandboxed: bool, deadline: float):
     from grading import execute, tamper
 
@@ -291,9 +304,7 @@ def autograde(course: Course, assignment: str, args) -> int:
         if out.status == "graded":
             for nb in notebooks:
                 out.notes += _tampering(course, assignment, s, nb)
-            pattern = course.lab(assignment).checkpoints
-            if not any((course.submitted() / s / assignment).glob(pattern)):
-                out.notes.append(f"no {pattern} submitted: training-based tests could not pass")
+            out.notes.append(handed_in(course.submitted() / s / assignment, course.lab(assignment)))
     summary = _summary([outcomes[s] for s in students], assignment, seconds)
     print(summary)
     with log_path.open("a") as fh:  # the summary also closes the saved log

@@ -36,6 +36,7 @@ class LabFacts:
 
     data: tuple[str, ...] = ()  # helpers.data sets the kernels read (fetched before grading)
     checkpoints: str = "checkpoints/*.pt"  # what students hand in beside the notebook
+    fast_checkpoints: str = ""  # what a fast-mode (COURSE_FAST=1) run writes instead, if the lab keeps them apart
 
     @classmethod
     def read(cls, path: Path) -> "LabFacts":
@@ -45,10 +46,11 @@ class LabFacts:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise GradingError(f"{path}: cannot read the lab's grading facts ({err}).") from None
-        unknown = set(raw) - {"data", "checkpoints"}
+        unknown = set(raw) - {"data", "checkpoints", "fast_checkpoints"}
         if unknown:
-            raise GradingError(f"{path}: unknown keys {sorted(unknown)} (known: data, checkpoints).")
-        return cls(tuple(raw.get("data", ())), raw.get("checkpoints", cls.checkpoints))
+            raise GradingError(f"{path}: unknown keys {sorted(unknown)} (known: data, checkpoints, fast_checkpoints).")
+        return cls(tuple(raw.get("data", ())), raw.get("checkpoints", cls.checkpoints),
+                   raw.get("fast_checkpoints", cls.fast_checkpoints))
 
 @dataclass
 class Course:

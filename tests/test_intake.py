@@ -118,3 +118,19 @@ def test_a_student_folder_that_is_itself_a_link_is_skipped(course, tmp_path):
     done = collect(course, inbox)
     assert "'carol': a symbolic link, not a folder; skipped" in done.stdout
     assert not (course / "submitted" / "carol").exists()
+
+
+def test_the_summary_says_what_was_handed_in(tmp_path):
+    """Issue 18's fast/full trap: a student who handed in only fast-mode checkpoints is told so."""
+    from grading.autograde import handed_in
+    from grading.course import LabFacts
+
+    lab = LabFacts.read(REPO / "solutions" / ASSIGNMENT / "grading.toml")
+    folder = tmp_path / "s"
+    (folder / "checkpoints" / "fast").mkdir(parents=True)
+    assert handed_in(folder, lab).startswith("handed in: the notebook only (no checkpoints/*.pt)")
+    (folder / "checkpoints" / "fast" / "gru.pt").write_bytes(b"x")
+    assert handed_in(folder, lab).startswith("handed in: only fast-mode checkpoints (checkpoints/fast/gru.pt)")
+    (folder / "checkpoints" / "gru.pt").write_bytes(b"x")
+    (folder / "checkpoints" / "rnn.pt").write_bytes(b"x")
+    assert handed_in(folder, lab) == "handed in: the notebook and checkpoints/gru.pt, checkpoints/rnn.pt"
