@@ -61,5 +61,19 @@ def make_inert(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def make_file_inert(path) -> None:
+    """make_inert on a notebook file, replaced atomically with its mode kept (nbgrader makes it read-only)."""
+    import os
+    import tempfile
+
+    path = os.fspath(path)
     nb = nbformat.read(path, as_version=4)
-    nbformat.write(make_inert(nb), path)
+    mode = os.stat(path).st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".ipynb.tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            nbformat.write(make_inert(nb), fh)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
