@@ -313,21 +313,40 @@ def timeouts(nb: nbformat.NotebookNode) -> list[str]:
     return hits
 
 
-_sandbox_cache: dict[int, list[str]] = {}
+KERNEL_START_FAILED = "Kernel died before replying to kernel_info"
+UID_BASE = 2_000_000_000  # unprivileged uids with no account, far above any real user's
 
 
 def _sandbox_flags(root: Path, deadline: float) -> list[str]:
-    """The sandbox's nbgrader flags, with the kernel's wall limit at the deadline (checked once per process).
+    """The sandbox's nbgrader flags for one task, with the kernel's wall limit at the deadline.
 
-    The run folder they name (ipc sockets, the limits) serves every task of this worker process,
-    one at a time; grading.sandbox removes it when the process exits.
+    Each task gets its own run folder (ipc sockets, the limits), as each nbgrader process did
+    before grading went parallel: a second kernel started over a folder a previous one used died
+    before replying to kernel_info. _drop_run_folder removes it when the task ends.
     """
     from grading import sandbox
 
     wall = int(max(1, min(deadline or 1e9, sandbox.Limits.from_env().wall_seconds)))
-    if wall not in _sandbox_cache:
-        _sandbox_cache[wall] = sandbox.nbgrader_args(root, sandbox.Limits.from_env(wall_seconds=wall))
-    return _sandbox_cache[wall]
+    return sandbox.nbgrader_args(root, sandbox.Limits.from_env(wall_seconds=wall, **_own_uid()))
+
+
+def _own_uid() -> dict:
+    """A uid of this worker's own for its kernels, when grading as root and none was configured.
+
+    RLIMIT_NPROC counts the processes of a uid across the machine: with every kernel as nobody, a
+    fork bomb graded on one worker starves the kernels of the students graded beside it (they died
+    before replying to kernel_info). One uid per worker process keeps each limit to its own sandbox.
+    """
+    if os.geteuid() != 0 or "COURSE_SANDBOX_UID" in os.environ:
+        return {}
+    uid = UID_BASE + os.getpid()
+    return {"uid": uid, "gid": uid}
+
+
+def _drop_run_folder(flags: list[str]) -> None:
+    for flag in flags:
+        if flag.startswith("--KernelManager.ip=") and flag.endswith("/ipc/kernel"):
+            shutil.rmtree(Path(flag.split("=", 1)[1]).parent.parent, ignore_errors=True)
 
 
 def grade(material: Material, submission: Submission) -> Executed:
@@ -335,6 +354,7 @@ def grade(material: Material, submission: Submission) -> Executed:
     start = time.perf_counter()
     out = Executed(submission.student, worker=f"{socket.gethostname()}:{os.getpid()}")
     root = Path(tempfile.mkdtemp(prefix="rnn-grade-", dir="/tmp"))  # short: Unix socket paths are limited
+    sandbox_flags: list[str] = []
     try:
         os.chmod(root, 0o755)  # the kernel's unprivileged uid walks down to its folder
         _prepare_data(material.data)
@@ -350,15 +370,24 @@ def grade(material: Material, submission: Submission) -> Executed:
             return out
         flags = list(material.flags)
         if material.sandbox:
-            flags += _sandbox_flags(root, material.deadline)
+            sandbox_flags = _sandbox_flags(root, material.deadline)
+            flags += sandbox_flags
         bindir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
         env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
         cmd = [sys.executable, "-m", "nbgrader", "autograde", a, f"--student={s}",
                f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{root / TEMPLATE_DB}",
                f"--NbGrader.logfile={root / GRADER_LOG}", *flags]  # nbgrader's own lines only
-        remaining = material.deadline - (time.perf_counter() - start)
-        code, out.cpu_seconds = _run_nbgrader(cmd, root, env, max(1.0, remaining))
-        log = (root / GRADER_LOG).read_text(errors="replace") if (root / GRADER_LOG).is_file() else ""
+        for attempt in range(2):
+            remaining = material.deadline - (time.perf_counter() - start)
+            code, cpu = _run_nbgrader(cmd + (["--force"] if attempt else []), root, env, max(1.0, remaining))
+            out.cpu_seconds += cpu
+            log = (root / GRADER_LOG).read_text(errors="replace") if (root / GRADER_LOG).is_file() else ""
+            # A kernel that died while starting ran no student code (seen now and then with two sandboxed
+            # kernels starting at once): start it once more rather than fail an honest student for it.
+            if code is None or KERNEL_START_FAILED not in log.split("== retry ==")[-1]:
+                break
+            with (root / GRADER_LOG).open("a") as fh:
+                fh.write("\n== retry == the kernel died before replying to kernel_info; started again\n")
         out.log = log[-8000:]
         graded = root / "autograded" / s / a
         if code is None:
@@ -373,6 +402,7 @@ def grade(material: Material, submission: Submission) -> Executed:
         out.status, out.reason = "failed", f"grading this submission failed: {type(err).__name__}: {err}"
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        _drop_run_folder(sandbox_flags)
         out.seconds = time.perf_counter() - start
     return out
 

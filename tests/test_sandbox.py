@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -90,7 +91,7 @@ SNOOP = textwrap.dedent('''
 # Reads another student's submission (submitted/, autograded/, feedback/) and copies its answer.
 PEEK = textwrap.dedent('''
     import json, os
-    course = os.path.abspath("../../..")
+    course = COURSE_ROOT or os.path.abspath("../../..")
     assignment, notebook = os.path.basename(os.getcwd()), VICTIM_NOTEBOOK
     read = []
     for part in ["submitted", "autograded", "feedback"]:
@@ -210,10 +211,10 @@ def _grade(course: Path, *args: str, env: dict | None = None) -> subprocess.Comp
     )
 
 
-def _attack_prelude(tops: list[str], notebook: str) -> str:
-    """Where the attacks search (TOPS) and the victim's notebook name, set before the attack code."""
+def _attack_prelude(tops: list[str], notebook: str, course_root: str = "") -> str:
+    """Where the attacks search (TOPS), the course they aim at and the victim's notebook, set before the attack code."""
     return (f"import os\nTOPS = [os.path.expanduser(p) for p in {tops!r}]\n"
-            f"VICTIM_NOTEBOOK = {notebook!r}\n")
+            f"VICTIM_NOTEBOOK = {notebook!r}\nCOURSE_ROOT = {course_root!r}\n")
 
 
 def _release(root: Path) -> Path:
@@ -229,14 +230,14 @@ def _release(root: Path) -> Path:
     return course
 
 
-def _make_course(template: Path, root: Path, students, tops: list[str]) -> Path:
+def _make_course(template: Path, root: Path, students, tops: list[str], aim_at_course: bool = False) -> Path:
     """A copy of the released course (with its own gradebook) and one submission per student."""
     course = root / "course"
     shutil.copytree(template, course)
     release = nbformat.read(course / "assignments" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
     for student in students:
         add, mul, _ = STUDENTS[student]
-        add = _attack_prelude(tops, f"{NOTEBOOK}.ipynb") + add
+        add = _attack_prelude(tops, f"{NOTEBOOK}.ipynb", str(course) if aim_at_course else "") + add
         sub = fill_answers(nbformat.from_dict(json.loads(json.dumps(release))), add, mul)
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
@@ -269,12 +270,15 @@ def _outputs(course: Path, student: str) -> str:
 
 
 def _processes_in(course: Path) -> list[int]:
-    """PIDs of processes whose working directory is inside the course (leftovers of a sandbox)."""
+    """PIDs of processes working inside the course, or inside the private folder where autograde
+    grades one of this test's submissions (/tmp/rnn-grade-*/autograded/<student>/sbx): a sandbox's."""
+    private = re.compile(rf"/rnn-grade-[^/]+/autograded/[^/]+/{re.escape(ASSIGNMENT)}(/|$)")
     pids = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if str(course) in os.readlink(proc / "cwd"):
+                cwd = os.readlink(proc / "cwd")
+                if str(course) in cwd or private.search(cwd):
                     pids.append(int(proc.name))
             except OSError:
                 pass
@@ -380,14 +384,17 @@ def test_feedback_for_every_graded_student(sandboxed_run):
 
 def test_attacks_succeed_without_the_sandbox(template, tmp_path):
     """Control: the same attacks, graded with --no-sandbox, do get what they were after."""
-    course = _make_course(template, tmp_path, CONTROL, TOPS_CONTROL)
+    # autograde grades each submission in a private folder of its own, so the attacks are told
+    # where the real course is (its absolute path): what the sandbox hides, and nothing else does.
+    course = _make_course(template, tmp_path, CONTROL, [str(tmp_path / "course")], aim_at_course=True)
     before = hashlib.sha256((course / "sentinel.db").read_bytes()).hexdigest()
     done = _grade(course, "autograde", ASSIGNMENT, f"--timeout={TIMEOUT}", "--no-sandbox")
     assert "NOT sandboxed" in done.stdout, done.stdout + done.stderr
     scores = _scores(course)
     assert scores["snoop"][0] == 3.0 and "SNOOP USED" in _outputs(course, "snoop")
     assert scores["peek"][0] == 3.0
-    assert scores["honest_full"][1] >= 100.0  # extra credit written into the gradebook
+    # The writer reaches the course's databases (the sentinel below); its extra credit in gradebook.db
+    # is then overwritten, since one process records every grade after the submissions ran.
     assert hashlib.sha256((course / "sentinel.db").read_bytes()).hexdigest() != before
 
 
