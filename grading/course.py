@@ -10,12 +10,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.runtime import REPO_ROOT
+
 COURSE_ID = "rnn-course"
 # The course this package ships with (a course kept elsewhere is named with --course-dir).
-DEFAULT_COURSE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_COURSE_DIR = REPO_ROOT
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
-IGNORED = {".ipynb_checkpoints", "__pycache__", ".DS_Store", "__MACOSX"}
 LAB_FACTS = "grading.toml"  # beside each lab's source notebook: what grading must know about it
 
 

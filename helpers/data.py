@@ -29,7 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.runtime import REPO_ROOT
+
 TIMEOUT_S = 30.0  # per connection attempt; a stalled server must not hang a notebook
 RETRIES = 2  # extra attempts per URL for network hiccups (not for 404s or bad checksums)
 RETRY_WAIT_S = 0.5  # pause before the n-th retry: n * RETRY_WAIT_S
