@@ -60,10 +60,11 @@ def tfidf_logreg(data: dict, ngrams: int, max_len: int | None = None, C: float =
 def predict_proba(model, seqs, batch_size=256) -> np.ndarray:
     """P(positive) for id sequences, in batches sorted by length; results in the original order."""
     model.eval()
+    device = next(model.parameters()).device
     probs = torch.empty(len(seqs))
     for idx in sorted_batches([len(s) for s in seqs], batch_size):
         x, lens = pad_batch([seqs[i] for i in idx])
-        probs[torch.as_tensor(idx)] = torch.sigmoid(model(x, lens).float())
+        probs[torch.as_tensor(idx)] = torch.sigmoid(model(x.to(device), lens).float()).cpu()
     return probs.numpy()
 
 
@@ -81,10 +82,10 @@ def neural(kind: str, data: dict, args, seed: int) -> dict:
         epochs, lr = args.cnn_epochs, args.cnn_lr
     else:
         model = SentimentRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size, cell=args.cell,
-                             dropout=0.3, embed_dropout=args.embed_dropout, pack=False, pool="max")
+                             dropout=0.3, embed_dropout=args.embed_dropout, pack=args.pack, pool="max")
         epochs, lr = args.epochs, args.lr
     config = TrainConfig(lr=lr, weight_decay=0.01, epochs=epochs, keep_best=True, clip_grad_norm=1.0, seed=seed,
-                         eval_every=max(task.batches_per_epoch // 2, 1), progress=args.progress)
+                         eval_every=max(task.batches_per_epoch // 2, 1), progress=args.progress, device=args.device)
     start = time.perf_counter()
     history = train(model, task, config)
     seconds = time.perf_counter() - start
@@ -121,12 +122,19 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--num-filters", type=int, default=100)
     parser.add_argument("--cnn-epochs", type=float, default=4.0)
     parser.add_argument("--cnn-lr", type=float, default=1e-3)
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: helpers.get_device())")
+    parser.add_argument("--pack", choices=["auto", "yes", "no"], default="auto",
+                        help="packed sequences for the biLSTM; auto: packed on CUDA (cuDNN), padded elsewhere, "
+                             "as lecture 05 does")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
+    args.device = helpers.get_device(args.device)
+    args.pack = args.pack == "yes" or (args.pack == "auto" and args.device.type == "cuda")
     torch_threads = torch.get_num_threads()
     data = load_split(args.n_train, args.n_val, args.n_test)
     splits = ["val", "test"] if args.test else ["val"]
-    print(f"CPU, {torch_threads} torch threads, torch {torch.__version__}; train {len(data['train'][1]):,}, "
+    where = (torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else args.device.type.upper())
+    print(f"{where}, {torch_threads} torch threads, torch {torch.__version__}; train {len(data['train'][1]):,}, "
           f"validation {len(data['val'][1]):,}" + (f", test {len(data['test'][1]):,} (SCORED)" if args.test else "")
           + f"; {vars(args)}", flush=True)
     rows = []
@@ -144,7 +152,7 @@ def main(argv=None) -> list[dict]:
             print(f"  {name} {json.dumps(run)}", flush=True)
             runs.append(run)
         rows.append({"model": name, "runs": runs})
-    print(f"\n| model | parameters | training time (s) | " + " | ".join(f"{s} accuracy" for s in splits) + " |")
+    print("\n| model | parameters | training time (s) | " + " | ".join(f"{s} accuracy" for s in splits) + " |")
     print("|---|---|---|" + "---|" * len(splits))
     for row in rows:
         runs = row["runs"]
