@@ -15,22 +15,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.checks import check_int
+
+
 __all__ = ["AddingTask", "MemoryNet", "TOLERANCE", "adding_batch", "sweep"]
 
 TOLERANCE = 0.04  # an answer counts as right when |prediction - target| < 0.04 (Hochreiter & Schmidhuber, 1997)
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
-def _positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-
-
 def adding_batch(batch_size: int, seq_len: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs ``[batch_size, seq_len, 2]`` (value, marker) and targets ``[batch_size]``, drawn from ``generator``."""
-    _positive_int("batch_size", batch_size)
-    if not isinstance(seq_len, int) or isinstance(seq_len, bool) or seq_len < 2:
-        raise ValueError(f"seq_len must be an int >= 2 (one marker in each half), got {seq_len!r}")
+    check_int("batch_size", batch_size)
+    check_int("seq_len", seq_len, minimum=2, hint=" (one marker in each half)")
     values = torch.rand(batch_size, seq_len, generator=generator)
     half = seq_len // 2
     first = torch.randint(0, half, (batch_size,), generator=generator)
@@ -57,7 +54,7 @@ class AddingTask:
     def __init__(self, seq_len: int, batch_size: int = 64, batches_per_epoch: int = 100, val_size: int = 1000):
         for name, value in [("batch_size", batch_size), ("batches_per_epoch", batches_per_epoch),
                             ("val_size", val_size)]:
-            _positive_int(name, value)
+            check_int(name, value)
         self.seq_len, self.batch_size = seq_len, batch_size
         self.batches_per_epoch, self.val_size = batches_per_epoch, val_size
         # the validation set has its own generator, so it never overlaps the training stream's draws
@@ -109,7 +106,7 @@ class MemoryNet(nn.Module):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be 'rnn', 'gru' or 'lstm', got {cell!r}")
-        _positive_int("hidden_size", hidden_size)
+        check_int("hidden_size", hidden_size)
         if forget_bias is not None and cell != "lstm":
             raise ValueError(f"forget_bias applies to cell='lstm' only; the {cell.upper()} has no forget gate")
         self.config = dict(cell=cell, hidden_size=hidden_size, input_size=input_size, forget_bias=forget_bias)

@@ -17,7 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
+from helpers.checks import check_int
 from helpers.tasks import bucket_by_length
+
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<s>", "</s>")
@@ -72,8 +74,7 @@ def make_date_data(n_train: int = 20000, n_val: int = 500, n_test: int = 1000, m
     ``1..max_dates``. The returned dict also holds the ``vocab`` and each split's ``days``.
     """
     for name, value in [("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("max_dates", max_dates)]:
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        check_int(name, value)
     rng = random.Random(seed)
     days = [FIRST_DAY + timedelta(i) for i in range((LAST_DAY - FIRST_DAY).days + 1)]
     rng.shuffle(days)
@@ -264,8 +265,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("embed_dim", embed_dim), ("hidden_size", hidden_size),
                             ("attn_size", attn_size)]:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value)
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be None, 'additive' or 'dot', got {attention!r}")
         self.config = dict(vocab_size=vocab_size, embed_dim=embed_dim, hidden_size=hidden_size, attention=attention,
@@ -323,8 +323,7 @@ def beam_search(model: Seq2Seq, src_ids, beam_width: int = 5, max_len: int = 80,
     (length counts ``</s>``); 0 ranks by raw log-probability, which favours short outputs.
     The search stops once ``beam_width`` hypotheses have finished. Width 1 is greedy decoding.
     """
-    if not isinstance(beam_width, int) or isinstance(beam_width, bool) or beam_width < 1:
-        raise ValueError(f"beam_width must be an int >= 1, got {beam_width!r}")
+    check_int("beam_width", beam_width)
     device = next(model.parameters()).device
     src = torch.as_tensor(src_ids, dtype=torch.long, device=device)[None]
     enc_out, hidden, mask = model.encode(src, torch.tensor([src.shape[1]]))
@@ -406,8 +405,7 @@ class Seq2SeqTask:
     carries_state = False
 
     def __init__(self, train_pairs, val_pairs, vocab: Seq2SeqVocab, batch_size: int = 64):
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        check_int("batch_size", batch_size)
         if not train_pairs or not val_pairs:
             raise ValueError("train_pairs and val_pairs must be non-empty lists of (source, target) strings")
         self.train_pairs, self.val_pairs = list(train_pairs), list(val_pairs)

@@ -11,6 +11,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from helpers.checks import check_int
+
+
 
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Scaled dot-product attention written out: step t mixes the values of steps <= t. Shapes ``[..., T, d]``."""
@@ -68,8 +71,7 @@ class CharTransformer(nn.Module):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("block_size", block_size), ("n_layer", n_layer),
                             ("n_head", n_head), ("n_embd", n_embd)]:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+            check_int(name, value)
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head} (each head gets n_embd // n_head)")
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:

@@ -74,8 +74,8 @@ def test_memory_net_shapes_and_forget_bias():
 
 
 @pytest.mark.parametrize("kwargs, match", [(dict(seq_len=1), "seq_len must be an int >= 2"),
-                                           (dict(seq_len=10, batch_size=0), "batch_size must be an int >= 1"),
-                                           (dict(seq_len=10, val_size=2.5), "val_size must be an int >= 1")])
+                                           (dict(seq_len=10, batch_size=0), "batch_size must be a positive int"),
+                                           (dict(seq_len=10, val_size=2.5), "val_size must be a positive int")])
 def test_bad_settings_say_what_to_change(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AddingTask(**kwargs)

@@ -1,7 +1,6 @@
 """helpers.models.TextCNN, lecture 05's 1D-CNN baseline: shapes, parameters, padding, a hand computation, training."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from helpers.models import TextCNN, count_parameters
 from helpers.tasks import SentimentTask
