@@ -27,7 +27,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from grading_support import run_reference, sandbox_flags
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "sherlock_rnn_vs_gru"
@@ -53,15 +54,6 @@ def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900)
 
 
-def _sandbox_flags() -> list[str]:
-    try:
-        from grading import sandbox
-
-        sandbox.check()
-        return []
-    except Exception:  # noqa: BLE001 - any reason the sandbox cannot run here
-        return ["--no-sandbox"]
-
 
 def _cell(nb, grade_id):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
@@ -76,19 +68,7 @@ def _solution_source(grade_id: str) -> str:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """The reference solution run top to bottom in fast mode: the notebook plus its checkpoints."""
-    folder = tmp_path_factory.mktemp("reference")
-    shutil.copy(SOURCE, folder / NOTEBOOK)
-    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
-    saved = dict(os.environ)
-    os.environ.update(_env())
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    nbformat.write(nb, folder / NOTEBOOK)
-    assert sorted(p.name for p in (folder / "checkpoints" / "fast").glob("*.pt")) == ["gru.pt", "rnn.pt"]
-    return folder
+    return run_reference(tmp_path_factory.mktemp("reference"), _env())
 
 
 def _submit(course: Path, student: str, nb=None, *, checkpoints: Path | None = None, raw: str | None = None):
@@ -143,7 +123,7 @@ def graded(tmp_path_factory, reference):
 
     _submit(course, "grace", raw=(reference / NOTEBOOK).read_text()[:5000])  # cut off mid-file
 
-    result = grade(course, "autograde", ASSIGNMENT, f"--timeout={TIMEOUT}", *_sandbox_flags())
+    result = grade(course, "autograde", ASSIGNMENT, f"--timeout={TIMEOUT}", *sandbox_flags())
     return course, result
 
 
@@ -171,7 +151,7 @@ def test_reference_gets_full_autograded_marks(graded):
     scores = _scores(course, "alice")
     assert {k: scores[k] for k in AUTO_POINTS} == AUTO_POINTS, result.stdout
     assert "alice  80/80 autograded, 3 part(s) to grade by hand" in result.stdout
-    if not _sandbox_flags():  # the sandbox works here, so grading must have used it
+    if not sandbox_flags():  # the sandbox works here, so grading must have used it
         assert "(sandboxed)" in result.stdout
 
 
@@ -310,7 +290,32 @@ def test_grade_stops_before_feedback_while_written_parts_wait_for_a_human(graded
     course, _ = graded
     shutil.rmtree(course / "feedback", ignore_errors=True)
     (course / "grades.csv").unlink(missing_ok=True)
-    result = grade(course, "grade", ASSIGNMENT, *_sandbox_flags())
+    result = grade(course, "grade", ASSIGNMENT, *sandbox_flags())
     assert "Not generating feedback or grades yet" in result.stdout, result.stdout + result.stderr
     assert "Manual Grading" in result.stdout and "make feedback export" in result.stdout
     assert not (course / "feedback").exists() and not (course / "grades.csv").exists()
+
+
+def test_a_rerun_reports_an_unchanged_failed_submission_without_running_it_again(graded):
+    """A submission that failed (here: not JSON; in class: one that used up its whole deadline) is not run again
+    by a rerun until the student hands in something else, or the instructor asks with --retry-failed."""
+    course, _ = graded
+    record = course / "autograded" / ".logs" / "failed" / ASSIGNMENT / "grace.json"
+    assert "not valid JSON" in json.loads(record.read_text())["reason"]
+
+    again = grade(course, "autograde", ASSIGNMENT, "--student=grace", *sandbox_flags())
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "not run again, as the submission is unchanged (--retry-failed runs it)" in again.stdout
+    assert "Autograding" not in again.stdout  # nothing executed
+    assert "0 graded, 1 failed, 0 skipped." in again.stdout
+
+    retried = grade(course, "autograde", ASSIGNMENT, "--student=grace", "--retry-failed", *sandbox_flags())
+    assert retried.returncode == 1 and "Autograding 1 submission(s)" in retried.stdout, retried.stdout
+    assert "not valid JSON" in retried.stdout
+
+    # She hands in again (the untouched release this time): graded, and the record of the failure goes.
+    shutil.copy(course / "assignments" / ASSIGNMENT / NOTEBOOK, course / "submitted" / "grace" / ASSIGNMENT / NOTEBOOK)
+    handed_in_again = grade(course, "autograde", ASSIGNMENT, "--student=grace", f"--timeout={TIMEOUT}", *sandbox_flags())
+    assert handed_in_again.returncode == 0, handed_in_again.stdout + handed_in_again.stderr
+    assert "1 graded, 0 failed, 0 skipped." in handed_in_again.stdout
+    assert not record.exists()

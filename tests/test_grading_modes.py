@@ -23,6 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grading_support import sandbox_flags
 from mini_assignment import fill_answers, source_notebook
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,15 +83,6 @@ def _outputs(course: Path, student: str) -> str:
     nb = nbformat.read(course / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
     return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
-
-def _sandbox_flags() -> list[str]:
-    try:
-        from grading import sandbox
-
-        sandbox.check()
-        return []
-    except Exception:  # noqa: BLE001 - any reason the sandbox cannot run here (test_sandbox.py fails for it)
-        return ["--no-sandbox"]
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +154,7 @@ def test_exchange_round_trip_collect_and_autograde(template, base):
         cells = nbformat.read(folder / NOTEBOOK, as_version=4).cells
         assert any(c.source == ANSWERS[student][0] for c in cells), f"{student}'s own answer was not collected"
 
-    flags = _sandbox_flags()
+    flags = sandbox_flags()
     done = grade(course, "autograde", ASSIGNMENT, "--timeout=20", *flags)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _scores(course) == {s: expected for s, (_, _, expected) in ANSWERS.items()}, done.stdout

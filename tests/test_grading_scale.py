@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grading_support import sandbox_flags
 from mini_assignment import fill_answers, source_notebook
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,19 +46,10 @@ def _env(**extra: str) -> dict:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
 
 
-def _sandbox_flags() -> list[str]:
-    try:
-        from grading import sandbox
-
-        sandbox.check()
-        return []
-    except Exception:  # noqa: BLE001 - any reason the sandbox cannot run here (test_sandbox.py fails for it)
-        return ["--no-sandbox"]
-
 
 def grade(course: Path, *args: str, db: str | None = None, wait: bool = True, **env: str):
     """The instructors' CLI, ``python -m grading autograde``, on a temporary course."""
-    cmd = [sys.executable, "-m", "grading", "autograde", ASSIGNMENT, f"--course-dir={course}", *args, *_sandbox_flags()]
+    cmd = [sys.executable, "-m", "grading", "autograde", ASSIGNMENT, f"--course-dir={course}", *args, *sandbox_flags()]
     if db:
         cmd.append(f"--db={db}")
     if not wait:
@@ -216,7 +208,7 @@ def test_same_scores_and_comments_as_plain_nbgrader(one_and_two, template, base)
     """Plain serial `nbgrader autograde` (sandboxed like ours) records what the parallel run recorded."""
     course = _class(_copy(template, base / "plain"))
     script = ("import subprocess, sys\nfrom grading import sandbox\n"
-              f"flags = [] if {bool(_sandbox_flags())} else sandbox.nbgrader_args({str(course)!r})\n"
+              f"flags = [] if {bool(sandbox_flags())} else sandbox.nbgrader_args({str(course)!r})\n"
               f"sys.exit(subprocess.call([sys.executable, '-m', 'nbgrader', 'autograde', {ASSIGNMENT!r}, *flags], "
               f"cwd={str(course)!r}))")
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=_env(), capture_output=True, text=True,

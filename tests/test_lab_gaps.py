@@ -26,7 +26,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from grading_support import run_reference, sandbox_flags
 
 REPO = Path(__file__).resolve().parent.parent
 LAB = "sherlock_rnn_vs_gru"
@@ -50,15 +51,6 @@ def grade(course: Path, *args: str, **env) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "grading", *args, f"--course-dir={course}"]
     return subprocess.run(cmd, cwd=REPO, env=_env(**env), capture_output=True, text=True, timeout=3000)
 
-
-def _sandbox_flags() -> list[str]:
-    try:
-        from grading import sandbox
-
-        sandbox.check()
-        return []
-    except Exception:  # noqa: BLE001 - any reason the sandbox cannot run here
-        return ["--no-sandbox"]
 
 
 def _cell(nb, grade_id):
@@ -94,18 +86,7 @@ LOST = {"gru_cell": ["gru_shape_tests", "gru_match_tests"], "grucell_inside": ["
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     """The reference solution run top to bottom in fast mode: the notebook plus its checkpoints."""
-    folder = tmp_path_factory.mktemp("reference")
-    shutil.copy(SOURCE, folder / NOTEBOOK)
-    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
-    saved = dict(os.environ)
-    os.environ.update(_env())
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    nbformat.write(nb, folder / NOTEBOOK)
-    return folder
+    return run_reference(tmp_path_factory.mktemp("reference"), _env())
 
 
 def _forge(reference: Path, target: Path) -> None:
@@ -170,7 +151,7 @@ def _block(stdout: str, student: str) -> str:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, reference):
     course = _course(tmp_path_factory.mktemp("gaps"), reference, list(LOST))
-    done = grade(course, "autograde", LAB, "--timeout=60", "--workers=1", *_sandbox_flags())
+    done = grade(course, "autograde", LAB, "--timeout=60", "--workers=1", *sandbox_flags())
     return course, done
 
 
@@ -202,7 +183,7 @@ def test_part_f_does_not_depend_on_part_e(graded):
 
 def test_forged_training_would_pass_without_verify(tmp_path, reference):
     course = _course(tmp_path, reference, ["forged"])
-    done = grade(course, "autograde", LAB, "--timeout=60", "--workers=1", *_sandbox_flags(), COURSE_TAMPER_OFF="verify")
+    done = grade(course, "autograde", LAB, "--timeout=60", "--workers=1", *sandbox_flags(), COURSE_TAMPER_OFF="verify")
     assert _scores(course, "forged")["train_tests"] == 15, done.stdout
     assert "FLAGGED" not in _block(done.stdout, "forged")
 

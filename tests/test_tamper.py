@@ -24,6 +24,7 @@ import nbformat
 import pytest
 
 from grading import tamper
+from grading_support import sandbox_flags
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "tmp_lab"
@@ -175,15 +176,6 @@ def _grade(course: Path, *args: str, **env) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=3000, env=_env(**env))
 
 
-def _sandbox_flags() -> list[str]:
-    try:
-        from grading import sandbox
-
-        sandbox.check()
-        return []
-    except Exception:  # noqa: BLE001 - any reason the sandbox cannot run here
-        return ["--no-sandbox"]
-
 
 def _submission(release: nbformat.NotebookNode, name: str, answers) -> nbformat.NotebookNode:
     nb = nbformat.from_dict(json.loads(json.dumps(release)))
@@ -248,7 +240,7 @@ def _summary_line(stdout: str, student: str) -> str:
 
 def _run(root: Path, students: dict, **env):
     course = _course(root, students)
-    done = _grade(course, "autograde", ASSIGNMENT, "--timeout=20", "--workers=1", *_sandbox_flags(), **env)
+    done = _grade(course, "autograde", ASSIGNMENT, "--timeout=20", "--workers=1", *sandbox_flags(), **env)
     return course, done
 
 
