@@ -141,6 +141,30 @@ def add_arguments(parser) -> None:
     parser.add_argument("--deadline", type=float, default=None,
                         help="autograde: seconds one submission may take in all before it is stopped and "
                              "reported FAILED (default: the sandbox's wall-clock limit, 900 s)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="autograde: run again the submissions that failed before and were not handed in "
+                             "again (by default a rerun reports them FAILED without spending their deadline again)")
+
+
+def _failure_record(course: Course, assignment: str, student: str) -> Path:
+    # with the logs; not autograded/<name>/<assignment>/, where every step looks for graded students
+    return course.root / "autograded" / ".logs" / "failed" / assignment / f"{student}.json"
+
+
+def _earlier_failure(course: Course, assignment: str, student: str, fingerprint: str) -> dict | None:
+    """The record of this very submission failing before, or None (none, unreadable, or handed in again since)."""
+    try:
+        record = json.loads(_failure_record(course, assignment, student).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("fingerprint") == fingerprint else None
+
+
+def _remember_failure(course: Course, assignment: str, student: str, fingerprint: str, reason: str) -> None:
+    path = _failure_record(course, assignment, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"fingerprint": fingerprint, "reason": reason,
+                                "when": time.strftime("%Y-%m-%d %H:%M:%S")}), encoding="utf-8")
 
 
 def handed_in(folder: Path, lab) -> str:
@@ -218,7 +242,7 @@ def autograde(course: Course, assignment: str, args) -> int:
     from grading import parallel
     from grading.collect import intake_limits
     from grading.execute import Executed, Submission
-    from grading.intake import read_submission
+    from grading.intake import fingerprint, read_submission
     from grading.record import gradebook_lock, record_failed
 
     sandboxed = bool(_sandbox_args(course, args))
@@ -229,11 +253,21 @@ def autograde(course: Course, assignment: str, args) -> int:
             gb.update_or_create_student(student)
         notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
     outcomes = {s: Outcome(s) for s in students}
+    limits = intake_limits(course)
+    prints: dict[str, str] = {}  # what each submission held when it was read for grading
     for s in students:
         if not args.force and (course.root / "autograded" / s / assignment).is_dir():
             outcomes[s].status = "skipped"
             outcomes[s].notes.append("already graded; rerun with --force to grade it again")
-    todo = [s for s in students if outcomes[s].status != "skipped"]
+            continue
+        prints[s] = fingerprint(read_submission(course.submitted() / s / assignment, limits).files)
+        earlier = None if args.force or getattr(args, "retry_failed", False) else \
+            _earlier_failure(course, assignment, s, prints[s])
+        if earlier:  # the same files failed before: a rerun would spend the same deadline for the same verdict
+            outcomes[s].status = "failed"
+            outcomes[s].notes.append(clean(f"failed before ({earlier.get('when', '?')}): {earlier.get('reason', '?')}; "
+                                           "not run again, as the submission is unchanged (--retry-failed runs it)"))
+    todo = [s for s in students if outcomes[s].status == "graded"]  # "graded" here: still to grade
     scheduler = getattr(args, "scheduler", None)
     workers = getattr(args, "workers", None) or parallel.default_workers()
     if workers < 1:
@@ -245,7 +279,6 @@ def autograde(course: Course, assignment: str, args) -> int:
     if todo:
         prepare_data(course.lab(assignment).data)
         material = _material(course, assignment, notebooks, args, sandboxed, deadline)
-        limits = intake_limits(course)
 
         def files(student: str) -> dict[str, bytes]:
             return read_submission(course.submitted() / student / assignment, limits).files
@@ -292,7 +325,9 @@ def autograde(course: Course, assignment: str, args) -> int:
             if r.status != "graded":
                 out.status, out.notes = "failed", [clean(r.reason)] + out.notes
                 record_failed(course, assignment, s)
+                _remember_failure(course, assignment, s, prints[s], clean(r.reason))
                 continue
+            _failure_record(course, assignment, s).unlink(missing_ok=True)
             out.notes += [f"{cell}: stopped at the per-cell time limit; the rest was graded" for cell in r.timeouts]
             if r.flagged:
                 out.flag = clean("; ".join(r.flag_reasons) or "tampering detected")
