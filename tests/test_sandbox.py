@@ -7,8 +7,8 @@ hostile student attacks in one answer cell and answers the other question honest
 "contained" is checked as exact scores: the attack earns nothing, the honest part still counts.
 
 A control run grades the same attacks with ``--no-sandbox`` and shows that they do succeed
-there (the solution is found and used, another student's answer is copied, the gradebook is
-rewritten), so the sandboxed assertions cannot pass by accident.
+there (the solution is found and used, another student's answer is copied, the course's files
+are written and its gradebook opened for writing), so the sandboxed assertions cannot pass by accident.
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ PEEK = textwrap.dedent('''
 DBWRITER = textwrap.dedent('''
     import os, sqlite3
     PRUNE = {"proc", "sys", "dev", "usr", "site-packages", "lib", "lib64", "include", ".git", "node_modules"}
-    course = os.path.abspath("../../..")
+    course = COURSE_ROOT or os.path.abspath("../../..")  # the control run is told where the real course is
     dbs = {os.path.join(course, "gradebook.db")}
     for top in TOPS:
         for dirpath, dirnames, filenames in os.walk(top):
@@ -129,6 +129,8 @@ DBWRITER = textwrap.dedent('''
             elif os.path.basename(path) == "sentinel.db":
                 with open(path, "ab") as f:
                     f.write(b"pwned")
+            elif COURSE_ROOT:  # control run: the grader is writing this gradebook now; opening it is the breach
+                open(path, "r+b").close()
             else:
                 con = sqlite3.connect(path, timeout=2)
                 con.execute("UPDATE grade SET extra_credit = 100")
@@ -391,8 +393,10 @@ def test_attacks_succeed_without_the_sandbox(template, tmp_path):
     scores = _scores(course)
     assert scores["snoop"][0] == 3.0 and "SNOOP USED" in _outputs(course, "snoop")
     assert scores["peek"][0] == 3.0
-    # The db writer is no longer a control here: its target, the course's gradebook, is written by one
-    # process after every submission ran, which overwrites what it wrote (see test_gradebook_and_db_files_...).
+    # The db writer reaches the course's own files: it appends to sentinel.db and could open the gradebook for
+    # writing (it leaves the gradebook alone here, because the grader writes it after every submission has run).
+    assert (course / "sentinel.db").read_bytes() == b"not a gradebook\npwned"
+    assert str(course / "gradebook.db") in _outputs(course, "zz_dbwriter")
 
 
 def test_check_refuses_without_bwrap(monkeypatch):
