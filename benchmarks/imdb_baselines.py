@@ -78,7 +78,7 @@ def neural(kind: str, data: dict, args, seed: int) -> dict:
     helpers.set_seed(seed)
     if kind == "cnn":
         model = TextCNN(len(vocab), embed_dim=args.embed_dim, num_filters=args.num_filters, dropout=0.5,
-                        embed_dropout=args.embed_dropout)
+                        embed_dropout=args.cnn_embed_dropout)
         epochs, lr = args.cnn_epochs, args.cnn_lr
     else:
         model = SentimentRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size, cell=args.cell,
@@ -114,14 +114,15 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--max-size", type=int, default=25_000)
     parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation of the logistic regression")
     parser.add_argument("--embed-dim", type=int, default=128)
-    parser.add_argument("--embed-dropout", type=float, default=0.5)
+    parser.add_argument("--embed-dropout", type=float, default=0.5, help="the biLSTM's embedding dropout")
     parser.add_argument("--hidden-size", type=int, default=128)
     parser.add_argument("--cell", default="lstm", choices=["lstm", "gru"])
     parser.add_argument("--epochs", type=float, default=7.0)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--num-filters", type=int, default=100)
     parser.add_argument("--cnn-epochs", type=float, default=4.0)
-    parser.add_argument("--cnn-lr", type=float, default=1e-3)
+    parser.add_argument("--cnn-lr", type=float, default=3e-3)
+    parser.add_argument("--cnn-embed-dropout", type=float, default=0.0)
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: helpers.get_device())")
     parser.add_argument("--pack", choices=["auto", "yes", "no"], default="auto",
                         help="packed sequences for the biLSTM; auto: packed on CUDA (cuDNN), padded elsewhere, "
