@@ -40,3 +40,15 @@ def test_sentiment_pooling_reports_each_readout():
     assert all(0 <= r["final_val_acc"] <= 1 and r["val_steps"][-1] == 2 for r in results)
     # the last weights were kept, so their mistakes are exactly the last evaluation's
     assert all(r["val_false_negatives"] + r["val_false_positives"] == round((1 - r["final_val_acc"]) * 64) for r in results)
+
+
+def test_imdb_baselines_runs_each_model_on_a_tiny_split():
+    from benchmarks import imdb_baselines
+    rows = imdb_baselines.main(["--device", "cpu", "--models", "tfidf-uni", "cnn", "lstm", "--seeds", "0", "--test",
+                                "--n-train", "200", "--n-val", "60", "--n-test", "60", "--max-len", "40",
+                                "--epochs", "1", "--cnn-epochs", "1", "--embed-dim", "8", "--hidden-size", "8",
+                                "--num-filters", "4"])
+    assert [r["model"] for r in rows] == ["tfidf-uni", "cnn", "lstm"]
+    for row in rows:
+        run = row["runs"][0]
+        assert 0 <= run["val_acc"] <= 1 and 0 <= run["test_acc"] <= 1 and run["params"] > 0
