@@ -11,6 +11,9 @@ LAB_ARGS   ?=
 PYTEST_ARGS ?=
 # Test processes side by side; each test file or notebook stays in one (0: no parallelism).
 TEST_WORKERS ?= 2
+# Threads per test process (and its kernels): 2 workers x 2 torch threads on 2 cores made OpenMP threads
+# spin against each other (lecture 05's fast training ran into its time caps). An OMP_NUM_THREADS you set wins.
+TEST_THREADS ?= 1
 # Instructor commands (see the README): the assignment and extra grading flags.
 ASSIGNMENT ?= sherlock_rnn_vs_gru
 GRADE_ARGS ?=
@@ -75,10 +78,10 @@ lab: $(STAMP)
 # make test: everything but the whole-class grading suites and browser walk-throughs (under 10 min
 # on 2 cores); make test-scale: those (tests marked scale). CI (.ci/run) runs both.
 test: $(DEV_STAMP) system-deps
-	COURSE_FAST=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not scale" $(PYTEST_ARGS)
+	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not scale" $(PYTEST_ARGS)
 
 test-scale: $(DEV_STAMP) system-deps
-	COURSE_FAST=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m scale $(PYTEST_ARGS)
+	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m scale $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------
 release: $(DEV_STAMP)

@@ -177,7 +177,9 @@ def test_ci_runs_make_test_with_the_mirror():
 def test_make_test_sets_fast_mode_and_runs_pytest():
     result = subprocess.run(["make", "-n", "test"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert re.search(r"^COURSE_FAST=1 \S*python -m pytest", result.stdout, re.M), result.stdout
+    assert re.search(r"^COURSE_FAST=1 OMP_NUM_THREADS=\S+ \S*python -m pytest", result.stdout, re.M), result.stdout
+    # one thread per test process unless the caller says otherwise (2 workers x 2 threads thrash 2 cores)
+    assert "OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}" in result.stdout, result.stdout
 
 
 # --- README and docs/ ----------------------------------------------------------------------------
