@@ -151,13 +151,21 @@ def _failure_record(course: Course, assignment: str, student: str) -> Path:
     return course.root / "autograded" / ".logs" / "failed" / assignment / f"{student}.json"
 
 
-def _earlier_failure(course: Course, assignment: str, student: str, fingerprint: str) -> dict | None:
-    """The record of this very submission failing before, or None (none, unreadable, or handed in again since)."""
+def _earlier_failure(course: Course, assignment: str, student: str, limits) -> dict | None:
+    """The record of this very submission failing before, or None (none, unreadable, or handed in again since).
+
+    The submission is read (to compare its fingerprint) only when a record exists: most students have none.
+    """
+    from grading.intake import fingerprint, read_submission
+
     try:
         record = json.loads(_failure_record(course, assignment, student).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and record.get("fingerprint") == fingerprint else None
+    if not isinstance(record, dict):
+        return None
+    now = fingerprint(read_submission(course.submitted() / student / assignment, limits).files)
+    return record if record.get("fingerprint") == now else None
 
 
 def _remember_failure(course: Course, assignment: str, student: str, fingerprint: str, reason: str) -> None:
@@ -254,15 +262,13 @@ def autograde(course: Course, assignment: str, args) -> int:
         notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
     outcomes = {s: Outcome(s) for s in students}
     limits = intake_limits(course)
-    prints: dict[str, str] = {}  # what each submission held when it was read for grading
+    retry = args.force or getattr(args, "retry_failed", False)
     for s in students:
         if not args.force and (course.root / "autograded" / s / assignment).is_dir():
             outcomes[s].status = "skipped"
             outcomes[s].notes.append("already graded; rerun with --force to grade it again")
             continue
-        prints[s] = fingerprint(read_submission(course.submitted() / s / assignment, limits).files)
-        earlier = None if args.force or getattr(args, "retry_failed", False) else \
-            _earlier_failure(course, assignment, s, prints[s])
+        earlier = None if retry else _earlier_failure(course, assignment, s, limits)
         if earlier:  # the same files failed before: a rerun would spend the same deadline for the same verdict
             outcomes[s].status = "failed"
             outcomes[s].notes.append(clean(f"failed before ({earlier.get('when', '?')}): {earlier.get('reason', '?')}; "
@@ -283,10 +289,13 @@ def autograde(course: Course, assignment: str, args) -> int:
         def files(student: str) -> dict[str, bytes]:
             return read_submission(course.submitted() / student / assignment, limits).files
 
+        prints: dict[str, str] = {}  # what each submission held when it was read for grading
+
         def submissions():
             for s in todo:
                 intake = read_submission(course.submitted() / s / assignment, limits)
                 outcomes[s].notes += [clean(n) for n in intake.notes]
+                prints[s] = fingerprint(intake.files)
                 yield Submission(s, intake.files)
 
         if not scheduler and "OMP_NUM_THREADS" not in os.environ:  # the cores, shared out between the kernels
@@ -325,7 +334,8 @@ def autograde(course: Course, assignment: str, args) -> int:
             if r.status != "graded":
                 out.status, out.notes = "failed", [clean(r.reason)] + out.notes
                 record_failed(course, assignment, s)
-                _remember_failure(course, assignment, s, prints[s], clean(r.reason))
+                if s in results:  # the submission's own verdict; an interrupted run or the writer is no reason to skip it
+                    _remember_failure(course, assignment, s, prints[s], clean(r.reason))
                 continue
             _failure_record(course, assignment, s).unlink(missing_ok=True)
             out.notes += [f"{cell}: stopped at the per-cell time limit; the rest was graded" for cell in r.timeouts]

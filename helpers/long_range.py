@@ -17,7 +17,6 @@ from torch import nn
 
 from helpers.checks import check_int
 
-
 __all__ = ["AddingTask", "MemoryNet", "TOLERANCE", "adding_batch", "sweep"]
 
 TOLERANCE = 0.04  # an answer counts as right when |prediction - target| < 0.04 (Hochreiter & Schmidhuber, 1997)

@@ -20,7 +20,6 @@ from torch.nn.utils.rnn import pad_sequence
 from helpers.checks import check_int
 from helpers.tasks import bucket_by_length
 
-
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<s>", "</s>")
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
