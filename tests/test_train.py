@@ -432,6 +432,21 @@ def test_bad_config_after_construction_is_caught_by_train(data):
         train(char_model(vocab), CharLMTask(train_ids, val_ids, 4, 8), cfg)
 
 
+def test_soft_training_targets_are_the_targets_of_the_loss():
+    """Distillation (lecture 05): training targets may be a teacher's probabilities."""
+    task = SentimentTask(([[1, 2, 3], [4, 5]], [0.9, 0.25]), ([[1]], [1]), batch_size=2, bucket=False)
+    torch.manual_seed(0)
+    model = SentimentRNN(8, embed_dim=4, hidden_size=3, pool="max", pack=False)
+    batch = task.batch(0, 0, seed=0, device=torch.device("cpu"))
+    loss, _, _ = task.loss(model, batch)
+    x, y, lengths = batch
+    assert sorted(y.tolist()) == pytest.approx([0.25, 0.9])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(model(x, lengths), y)
+    assert loss.item() == pytest.approx(expected.item())
+    hard = torch.nn.functional.binary_cross_entropy_with_logits(model(x, lengths), (y > 0.5).float())
+    assert loss.item() != pytest.approx(hard.item())
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda t, v: CharLMTask(t, v, batch_size=4, seq_len=10_000), "seq_len=10000 is too long"),
     (lambda t, v: CharLMTask(t, v, batch_size=1, seq_len=len(t), mode="random"), "longer than the training text"),
@@ -445,6 +460,9 @@ def test_bad_config_after_construction_is_caught_by_train(data):
     (lambda t, v: SentimentTask(([[1, 2]], [1, 0]), ([[1]], [1])), "labels"),
     (lambda t, v: SentimentTask(([[1, 2], []], [1, 0]), ([[1]], [1])), "empty"),
     (lambda t, v: SentimentTask(([[1, 2]], [2]), ([[1]], [1])), "0 or 1"),
+    (lambda t, v: SentimentTask(([[1, 2]], [-0.1]), ([[1]], [1])), "probabilities in"),
+    (lambda t, v: SentimentTask(([[1, 2]], [float("nan")]), ([[1]], [1])), "must be numbers"),
+    (lambda t, v: SentimentTask(([[1, 2]], [1]), ([[1]], [0.5])), "val labels must be 0 or 1"),
     (lambda t, v: SentimentTask([[1, 2]], ([[1]], [1])), "pair"),
     (lambda t, v: SentimentTask(([[1]], [1]), ([[1]], [1]), max_len=0), "max_len"),
 ])
