@@ -1,4 +1,6 @@
 """The benchmark scripts still run (tiny sizes); their figures live in benchmarks/README.md, not here."""
+import json
+
 import pytest
 
 from benchmarks import char_lm, quality
@@ -52,3 +54,16 @@ def test_imdb_baselines_runs_each_model_on_a_tiny_split():
     for row in rows:
         run = row["runs"][0]
         assert 0 <= run["val_acc"] <= 1 and 0 <= run["test_acc"] <= 1 and run["params"] > 0
+
+
+def test_imdb_lstm_trials_track_weight_averages_and_train_a_student(tmp_path):
+    from benchmarks import imdb_lstm_trials
+    tiny = ["--n-train", "192", "--n-val", "40", "--max-len", "30", "--embed-dim", "8", "--hidden-size", "8",
+            "--epochs", "3", "--ema", "0.9", "--swa-from", "1"]
+    teacher = imdb_lstm_trials.main(tiny + ["--checkpoint", str(tmp_path / "teacher.pt")])
+    assert [row["epoch"] for row in teacher["by_epoch"]] == [2, 3]
+    assert set(teacher["by_epoch"][-1]) == {"epoch", "weights", "ema 0.9", "swa"}
+    assert "test_acc" not in json.dumps(teacher)
+    student = imdb_lstm_trials.main(tiny + ["--teachers", str(tmp_path / "teacher.pt"), "--alpha", "0.5"])
+    assert len(student["teachers_val_acc"]) == 1 and 0 <= student["teachers_train_acc"] <= 1
+    assert 0 <= student["kept_val_acc"] <= 1

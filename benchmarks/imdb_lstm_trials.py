@@ -1,0 +1,118 @@
+"""Validation-only trials of lecture 05's biLSTM: weight averaging, longer inputs, distillation.
+
+Lecture 05's split and pipeline (``benchmarks.imdb_baselines.load_split``: 20,000 training and 5,000
+validation reviews; the test split is never scored) and its full-mode CPU biLSTM, trained once with
+``helpers.train`` (``keep_best`` on validation loss, evaluations every half epoch). Alongside the
+trained weights it tracks, at no extra training cost:
+
+- exponential moving averages of the weights (``--ema``: one decay per average; Polyak averaging),
+- a uniform average of the weights from epoch ``--swa-from`` on (stochastic weight averaging),
+
+both from ``torch.optim.swa_utils``, and scores each on the validation split at the end of every epoch
+from the second on. ``--teachers`` trains a *student* instead of the usual 0/1 labels: its targets are
+``alpha * label + (1 - alpha) * p``, where ``p`` is the teachers' mean probability (knowledge
+distillation; the teachers are finished ``helpers.train`` checkpoints of the same model, e.g. lecture 05's).
+
+Run: ``python -m benchmarks.imdb_lstm_trials [--max-len 400] [--ema 0.998 0.9995] [--swa-from 3]
+[--teachers lectures/checkpoints/05_imdb_bilstm_cpu_seed0.pt ... --alpha 0.5]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+import helpers
+from benchmarks.imdb_baselines import load_split, predict_proba
+from helpers.models import SentimentRNN
+from helpers.tasks import SentimentTask
+from helpers.text import WordVocab
+from helpers.train import TrainConfig, load_checkpoint, train
+
+
+def accuracy(probs, labels) -> float:
+    return float(np.mean((probs > 0.5) == (labels == 1)))
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=int, default=None, help="use only this many training reviews (smoke tests)")
+    parser.add_argument("--n-val", type=int, default=None)
+    parser.add_argument("--max-len", type=int, default=400)
+    parser.add_argument("--max-size", type=int, default=25_000)
+    parser.add_argument("--embed-dim", type=int, default=128)
+    parser.add_argument("--hidden-size", type=int, default=128)
+    parser.add_argument("--embed-dropout", type=float, default=0.5)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--epochs", type=float, default=7.0)
+    parser.add_argument("--ema", type=float, nargs="*", default=[0.998, 0.9995], help="decays of the moving averages")
+    parser.add_argument("--swa-from", type=float, default=3.0, help="the uniform average starts at this epoch")
+    parser.add_argument("--teachers", nargs="*", default=[], help="finished checkpoints of the same model")
+    parser.add_argument("--alpha", type=float, default=0.5, help="weight of the true label in a student's target")
+    parser.add_argument("--checkpoint", default=None, help="where helpers.train writes this run's checkpoint")
+    args = parser.parse_args(argv)
+
+    data = load_split(args.n_train, args.n_val, n_test=0)  # no test reviews: trials are chosen on validation
+    vocab = WordVocab.build(data["train"][0], min_freq=2, max_size=args.max_size)
+    seqs = {name: [vocab.encode(t)[-args.max_len:] or [WordVocab.UNK] for t in data[name][0]] for name in ("train", "val")}
+    y_train, y_val = data["train"][1], data["val"][1]
+
+    def make():
+        return SentimentRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size, bidirectional=True,
+                            dropout=0.3, embed_dropout=args.embed_dropout, pack=False, pool="max")
+
+    targets, report = y_train.astype(np.float32), {"args": vars(args)}
+    if args.teachers:
+        teacher_probs = []
+        for path in args.teachers:
+            teacher = make()
+            load_checkpoint(path, teacher)
+            teacher_probs.append(predict_proba(teacher, seqs["train"]))
+            report.setdefault("teachers_val_acc", []).append(accuracy(predict_proba(teacher, seqs["val"]), y_val))
+        p = np.mean(teacher_probs, axis=0)
+        targets = (args.alpha * y_train + (1 - args.alpha) * p).astype(np.float32)
+        report["teachers_train_acc"] = accuracy(p, y_train)
+        print(f"teachers: validation accuracy {report['teachers_val_acc']}, their average on the training reviews "
+              f"{report['teachers_train_acc']:.4f}", flush=True)
+
+    task = SentimentTask((seqs["train"], targets.tolist()), (seqs["val"], y_val.tolist()), batch_size=64, bucket=True)
+    helpers.set_seed(args.seed)
+    model = make()
+    averages = {f"ema {d}": AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(d)) for d in args.ema}
+    swa = AveragedModel(model)
+    epoch_steps = task.batches_per_epoch
+    report["by_epoch"] = []
+
+    def after_step(step):
+        for averaged in averages.values():
+            averaged.update_parameters(model)
+        if step > args.swa_from * epoch_steps:
+            swa.update_parameters(model)
+        if step % epoch_steps == 0 and step >= 2 * epoch_steps:
+            row = {"epoch": step // epoch_steps, "weights": accuracy(predict_proba(model, seqs["val"]), y_val)}
+            row.update({name: accuracy(predict_proba(m.module, seqs["val"]), y_val) for name, m in averages.items()})
+            if step > args.swa_from * epoch_steps:
+                row["swa"] = accuracy(predict_proba(swa.module, seqs["val"]), y_val)
+            model.train()  # predict_proba left it in eval mode
+            report["by_epoch"].append(row)
+            print(json.dumps(row), flush=True)
+
+    start = time.perf_counter()
+    config = TrainConfig(lr=args.lr, weight_decay=0.01, epochs=args.epochs, keep_best=True, clip_grad_norm=1.0,
+                         seed=args.seed, eval_every=max(epoch_steps // 2, 1), progress=False,
+                         checkpoint_path=args.checkpoint, device="cpu")
+    history = train(model, task, config, callback=after_step)
+    report.update(seconds=round(time.perf_counter() - start, 1), kept_step=history.best_step,
+                  kept_val_acc=history.val_acc[history.val_steps.index(history.best_step)],
+                  val_acc=[round(v, 4) for v in history.val_acc], torch_threads=torch.get_num_threads())
+    print(json.dumps(report), flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()
