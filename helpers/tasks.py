@@ -158,8 +158,9 @@ class SentimentTask:
     """Binary classification of token-id sequences, padded with 0 and bucketed by length.
 
     ``train`` and ``val`` are ``(sequences, labels)``: lists of id lists and of 0/1 labels. Training
-    targets may also be probabilities in [0, 1] (a teacher's predictions, for distillation: lecture
-    05); validation labels must be 0 or 1, because validation measures accuracy.
+    targets may also be probabilities in [0, 1] (a teacher's predictions, for distillation:
+    ``benchmarks/imdb_lstm_trials.py``); validation labels must be 0 or 1 (or True/False), because
+    validation measures accuracy.
     With ``bucket=True`` each epoch shuffles, then sorts by length inside pools of 50 batches, so a
     batch holds sequences of similar length (little padding) while the batch order stays random.
     ``max_len`` keeps only the first ``max_len`` tokens of each sequence.
@@ -189,8 +190,13 @@ class SentimentTask:
         empty = sum(len(s) == 0 for s in seqs)
         if empty:
             raise ValueError(f"{name}: {empty} sequence(s) are empty; drop them (an RNN needs at least one token)")
-        labels = torch.as_tensor(labels)
-        if labels.dtype == torch.bool or not bool(torch.isfinite(labels.float()).all()):
+        try:
+            labels = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"{name} labels must be numbers: 0 or 1 (or, for training, probabilities in [0, 1]); "
+                             f"got {list(labels)[:3]!r}...") from None
+        labels = labels.float() if labels.dtype == torch.bool else labels  # e.g. df.sentiment == "pos"
+        if not bool(torch.isfinite(labels.float()).all()):
             raise ValueError(f"{name} labels must be numbers: 0 or 1 (or, for training, probabilities in [0, 1])")
         if name == "val" and not bool(((labels == 0) | (labels == 1)).all()):
             raise ValueError("val labels must be 0 or 1: validation measures accuracy against the true labels")

@@ -433,7 +433,7 @@ def test_bad_config_after_construction_is_caught_by_train(data):
 
 
 def test_soft_training_targets_are_the_targets_of_the_loss():
-    """Distillation (lecture 05): training targets may be a teacher's probabilities."""
+    """Distillation (benchmarks/imdb_lstm_trials.py): training targets may be a teacher's probabilities."""
     task = SentimentTask(([[1, 2, 3], [4, 5]], [0.9, 0.25]), ([[1]], [1]), batch_size=2, bucket=False)
     torch.manual_seed(0)
     model = SentimentRNN(8, embed_dim=4, hidden_size=3, pool="max", pack=False)
@@ -445,6 +445,8 @@ def test_soft_training_targets_are_the_targets_of_the_loss():
     assert loss.item() == pytest.approx(expected.item())
     hard = torch.nn.functional.binary_cross_entropy_with_logits(model(x, lengths), (y > 0.5).float())
     assert loss.item() != pytest.approx(hard.item())
+    as_bools = SentimentTask(([[1, 2]], [True]), ([[1]], [False]))  # e.g. df.sentiment == "pos"
+    assert as_bools.train_y.tolist() == [1.0] and as_bools.val_y.tolist() == [0.0]
 
 
 @pytest.mark.parametrize("make, match", [
@@ -463,6 +465,7 @@ def test_soft_training_targets_are_the_targets_of_the_loss():
     (lambda t, v: SentimentTask(([[1, 2]], [-0.1]), ([[1]], [1])), "probabilities in"),
     (lambda t, v: SentimentTask(([[1, 2]], [float("nan")]), ([[1]], [1])), "must be numbers"),
     (lambda t, v: SentimentTask(([[1, 2]], [1]), ([[1]], [0.5])), "val labels must be 0 or 1"),
+    (lambda t, v: SentimentTask(([[1, 2]], ["1"]), ([[1]], [1])), "must be numbers"),
     (lambda t, v: SentimentTask([[1, 2]], ([[1]], [1])), "pair"),
     (lambda t, v: SentimentTask(([[1]], [1]), ([[1]], [1]), max_len=0), "max_len"),
 ])
