@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 LAB = "sherlock_rnn_vs_gru"
 LAB_NOTEBOOK = f"{LAB}.ipynb"
 LAB_SOURCE = REPO / "solutions" / LAB / LAB_NOTEBOOK
+# the lab's autograded test cells and their points: what an honest, complete submission must get
+LAB_POINTS = {"vocab_tests": 10, "batches_tests": 10, "gru_shape_tests": 5, "gru_match_tests": 15,
+              "model_tests": 15, "train_tests": 15, "eval_tests": 10}
 
 
 def sandbox_flags() -> list[str]:

@@ -28,15 +28,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_support import run_reference, sandbox_flags
+from grading_support import LAB as ASSIGNMENT
+from grading_support import LAB_NOTEBOOK as NOTEBOOK
+from grading_support import LAB_POINTS as AUTO_POINTS
+from grading_support import LAB_SOURCE as SOURCE
+from grading_support import REPO, run_reference, sandbox_flags
 
-REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "sherlock_rnn_vs_gru"
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-SOURCE = REPO / "solutions" / ASSIGNMENT / NOTEBOOK
 TIMEOUT = 20  # seconds per cell while grading these submissions (the course default is 60)
-AUTO_POINTS = {"vocab_tests": 10, "batches_tests": 10, "gru_shape_tests": 5, "gru_match_tests": 15,
-               "model_tests": 15, "train_tests": 15, "eval_tests": 10}
 MANUAL = ("samples", "curves", "comparison")
 
 pytestmark = pytest.mark.timeout(900)  # the first test also pays for training the reference and grading seven notebooks

@@ -27,14 +27,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_support import run_reference, sandbox_flags
-
-REPO = Path(__file__).resolve().parent.parent
-LAB = "sherlock_rnn_vs_gru"
-NOTEBOOK = f"{LAB}.ipynb"
-SOURCE = REPO / "solutions" / LAB / NOTEBOOK
-POINTS = {"vocab_tests": 10, "batches_tests": 10, "gru_shape_tests": 5, "gru_match_tests": 15,
-          "model_tests": 15, "train_tests": 15, "eval_tests": 10}
+from grading_support import LAB
+from grading_support import LAB_NOTEBOOK as NOTEBOOK
+from grading_support import LAB_POINTS as POINTS
+from grading_support import REPO, run_reference, sandbox_flags
 
 pytestmark = pytest.mark.timeout(3600)  # training the reference, then grading 8 lab submissions
 
