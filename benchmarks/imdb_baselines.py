@@ -41,6 +41,14 @@ def load_split(n_train=None, n_val=None, n_test=None) -> dict:
     return {name: ([tokenize(t) for t in part.text], part.label.to_numpy()) for name, part in parts.items()}
 
 
+def encode_split(data: dict, max_size: int, max_len: int) -> tuple[WordVocab, dict]:
+    """The vocabulary of the training part (words seen twice, at most ``max_size``) and each part's reviews
+    as ids, cut to their last ``max_len`` tokens (never empty), as lecture 05 encodes them."""
+    vocab = WordVocab.build(data["train"][0], min_freq=2, max_size=max_size)
+    return vocab, {name: [vocab.encode(t)[-max_len:] or [WordVocab.UNK] for t in tokens]
+                   for name, (tokens, _) in data.items()}
+
+
 def tfidf_logreg(data: dict, ngrams: int, max_len: int | None = None, C: float = 1.0) -> dict:
     """Sublinear tf-idf over words seen in at least 2 training reviews, then logistic regression."""
     def docs(name):  # the same tokens the networks read; max_len keeps only the last tokens, as they do
@@ -70,9 +78,7 @@ def predict_proba(model, seqs, batch_size=256) -> np.ndarray:
 
 def neural(kind: str, data: dict, args, seed: int) -> dict:
     """Train a TextCNN or lecture 05's biLSTM on the encoded split; keep the weights of the lowest validation loss."""
-    vocab = WordVocab.build(data["train"][0], min_freq=2, max_size=args.max_size)
-    seqs = {name: [vocab.encode(t)[-args.max_len:] or [WordVocab.UNK] for t in tokens]
-            for name, (tokens, _) in data.items()}
+    vocab, seqs = encode_split(data, args.max_size, args.max_len)
     task = SentimentTask((seqs["train"], data["train"][1].tolist()), (seqs["val"], data["val"][1].tolist()),
                          batch_size=64, bucket=True)
     helpers.set_seed(seed)

@@ -27,15 +27,10 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import helpers
-from benchmarks.imdb_baselines import load_split, predict_proba
+from benchmarks.imdb_baselines import accuracy, encode_split, load_split, predict_proba
 from helpers.models import SentimentRNN
 from helpers.tasks import SentimentTask
-from helpers.text import WordVocab
 from helpers.train import TrainConfig, load_checkpoint, train
-
-
-def accuracy(probs, labels) -> float:
-    return float(np.mean((probs > 0.5) == (labels == 1)))
 
 
 def main(argv=None) -> dict:
@@ -58,8 +53,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     data = load_split(args.n_train, args.n_val, n_test=0)  # no test reviews: trials are chosen on validation
-    vocab = WordVocab.build(data["train"][0], min_freq=2, max_size=args.max_size)
-    seqs = {name: [vocab.encode(t)[-args.max_len:] or [WordVocab.UNK] for t in data[name][0]] for name in ("train", "val")}
+    vocab, seqs = encode_split(data, args.max_size, args.max_len)
     y_train, y_val = data["train"][1], data["val"][1]
 
     def make():
