@@ -31,6 +31,7 @@ from benchmarks.imdb_baselines import accuracy, encode_split, load_split, predic
 from helpers.models import SentimentRNN
 from helpers.tasks import SentimentTask
 from helpers.train import TrainConfig, load_checkpoint, train
+from helpers.word_vectors import load_word_vectors, train_word_vectors
 
 
 def main(argv=None) -> dict:
@@ -49,6 +50,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--swa-from", type=float, default=3.0, help="the uniform average starts at this epoch")
     parser.add_argument("--teachers", nargs="*", default=[], help="finished checkpoints of the same model")
     parser.add_argument("--alpha", type=float, default=0.5, help="weight of the true label in a student's target")
+    parser.add_argument("--word-vectors", type=int, default=0, metavar="EPOCHS",
+                        help="start the embedding from word2vec trained this many epochs on the training reviews (0: off)")
+    parser.add_argument("--vector-std", type=float, default=0.0,
+                        help="rescale the word vectors to this standard deviation per element (0: as word2vec made them)")
+    parser.add_argument("--freeze-embedding", action="store_true", help="keep the word vectors fixed while training")
     parser.add_argument("--checkpoint", default=None, help="where helpers.train writes this run's checkpoint")
     args = parser.parse_args(argv)
 
@@ -77,12 +83,22 @@ def main(argv=None) -> dict:
     task = SentimentTask((seqs["train"], targets.tolist()), (seqs["val"], y_val.tolist()), batch_size=64, bucket=True)
     helpers.set_seed(args.seed)
     model = make()
+    if args.word_vectors:
+        start = time.perf_counter()
+        vectors = train_word_vectors(data["train"][0], vocab, dim=args.embed_dim, epochs=args.word_vectors, seed=args.seed)
+        report["word_vectors"] = {"share_of_vocab": load_word_vectors(model.embed, vectors, args.vector_std or None),
+                                  "seconds": round(time.perf_counter() - start, 1)}
+        print(f"word vectors: {report['word_vectors']}", flush=True)
+    if args.freeze_embedding:
+        model.embed.weight.requires_grad_(False)
     averages = {f"ema {d}": AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(d)) for d in args.ema}
     swa = AveragedModel(model)
     epoch_steps = task.batches_per_epoch
     report["by_epoch"] = []
 
     def after_step(step):
+        if not averages and args.swa_from >= args.epochs:
+            return
         for averaged in averages.values():
             averaged.update_parameters(model)
         if step > args.swa_from * epoch_steps:
