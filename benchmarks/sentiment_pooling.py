@@ -14,32 +14,21 @@ import argparse
 import json
 import time
 
-import numpy as np
 import torch
 
 import helpers
-from helpers.data import load_imdb
+from benchmarks.imdb_baselines import encode_split, load_split
 from helpers.models import SentimentRNN
 from helpers.tasks import SentimentTask
-from helpers.text import WordVocab, tokenize
 from helpers.train import TrainConfig, evaluate, train
 
 
 def make_task(args) -> tuple[SentimentTask, int]:
-    """Lecture 05's data pipeline; returns the task and the vocabulary size."""
-    df = load_imdb("train")
-    order = np.random.default_rng(0).permutation(len(df))
-    train_part = df.iloc[order[:20_000]].iloc[: args.n_train]
-    val_part = df.iloc[order[20_000:]].iloc[: args.n_val]
-    train_tokens = [tokenize(t) for t in train_part.text]
-    val_tokens = [tokenize(t) for t in val_part.text]
-    vocab = WordVocab.build(train_tokens, min_freq=2, max_size=25_000)
-
-    def encode(token_lists):
-        return [vocab.encode(t)[-args.max_len:] or [WordVocab.UNK] for t in token_lists]
-
-    task = SentimentTask((encode(train_tokens), train_part.label.tolist()),
-                         (encode(val_tokens), val_part.label.tolist()), batch_size=args.batch_size, bucket=True)
+    """Lecture 05's data pipeline (``imdb_baselines``' split and encoding); returns the task and the vocabulary size."""
+    data = load_split(args.n_train, args.n_val, n_test=0)  # the test split plays no part here
+    vocab, seqs = encode_split(data, max_size=25_000, max_len=args.max_len)
+    task = SentimentTask((seqs["train"], data["train"][1].tolist()), (seqs["val"], data["val"][1].tolist()),
+                         batch_size=args.batch_size, bucket=True)
     return task, len(vocab)
 
 
