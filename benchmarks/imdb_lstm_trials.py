@@ -1,4 +1,4 @@
-"""Validation-only trials of lecture 05's biLSTM: weight averaging, longer inputs, distillation.
+"""Validation-only trials of lecture 05's biLSTM: weight averaging, longer inputs, distillation, word vectors.
 
 Lecture 05's split and pipeline (``benchmarks.imdb_baselines.load_split``: 20,000 training and 5,000
 validation reviews; the test split is never scored) and its full-mode CPU biLSTM, trained once with
@@ -12,9 +12,11 @@ both from ``torch.optim.swa_utils``, and scores each on the validation split at 
 from the second on. ``--teachers`` trains a *student* instead of the usual 0/1 labels: its targets are
 ``alpha * label + (1 - alpha) * p``, where ``p`` is the teachers' mean probability (knowledge
 distillation; the teachers are finished ``helpers.train`` checkpoints of the same model, e.g. lecture 05's).
+``--word-vectors N`` starts the embedding from word2vec trained N epochs on the training reviews
+(``helpers.word_vectors``), rescaled with ``--vector-std`` and optionally frozen (``--freeze-embedding``).
 
 Run: ``python -m benchmarks.imdb_lstm_trials [--max-len 400] [--ema 0.998 0.9995] [--swa-from 3]
-[--teachers lectures/checkpoints/05_imdb_bilstm_cpu_seed0.pt ... --alpha 0.5]``.
+[--teachers lectures/checkpoints/05_imdb_bilstm_cpu_seed0.pt ... --alpha 0.5] [--word-vectors 5 --vector-std 1]``.
 """
 from __future__ import annotations
 

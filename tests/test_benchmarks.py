@@ -67,3 +67,6 @@ def test_imdb_lstm_trials_track_weight_averages_and_train_a_student(tmp_path):
     student = imdb_lstm_trials.main(tiny + ["--teachers", str(tmp_path / "teacher.pt"), "--alpha", "0.5"])
     assert len(student["teachers_val_acc"]) == 1 and 0 <= student["teachers_train_acc"] <= 1
     assert 0 <= student["kept_val_acc"] <= 1
+    started = imdb_lstm_trials.main(tiny + ["--word-vectors", "1", "--vector-std", "1", "--freeze-embedding"])
+    assert started["word_vectors"]["share_of_vocab"] > 0.9
+    assert 0 <= started["kept_val_acc"] <= 1
