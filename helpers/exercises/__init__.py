@@ -1,6 +1,8 @@
 """Checked exercises: compare a student's answer with the computed one and print what to do next.
 
-Used by the exercises of every lecture, from lecture 01 on.
+``check`` and ``matches`` are used by the exercises of every lecture, from lecture 01 on. Each
+lecture's own checkers live beside them in ``helpers.exercises.lectureNN`` (one module per lecture),
+so the notebooks import them and the tests call them directly.
 """
 from __future__ import annotations
 
