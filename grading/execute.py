@@ -2,17 +2,18 @@
 
 A task is pure data (:class:`Material` for the assignment, :class:`Submission` for the student's
 files as bytes), so a worker needs no shared disk: :func:`grade` builds a throw-away course in a
-temporary folder (the course's ``nbgrader_config.py``, the assignment's source folder, a template
-SQLite gradebook holding only the assignment's master cells), runs the real ``nbgrader autograde
-<assignment> --student <id>`` there with the sandbox flags, and returns the executed notebooks
-with a status taken from the grader's own records: nbgrader's exit status, whether the autograded
-notebook exists, nbgrader's own log (written to a file the kernel cannot reach), and per-cell
-timeouts read from the outputs. Nothing a kernel printed decides a status.
+temporary folder (the course's ``nbgrader_config.py``, the assignment's source folder with its
+``checks.py``, a template SQLite gradebook holding only the assignment's master cells), runs the
+real ``nbgrader autograde <assignment> --student <id>`` there, and returns the graded notebooks.
+nbgrader's execute step is the course's grader (:mod:`grading.preprocessors`): the notebook runs
+in a sandboxed kernel, the hidden checks in a sandboxed judge, and the test cells carry the judge's
+verdict. The status comes from the grader's own records: nbgrader's exit status, whether the graded
+notebook exists, nbgrader's own log (written to a file the kernel cannot reach), and the judge's
+record in the notebook. Nothing a kernel printed decides a status.
 
 The grades in that temporary gradebook are thrown away: :mod:`grading.record` writes the
 returned notebooks into the real course and records their grades with one nbgrader run that does
-not execute again. Tamper checks (:mod:`grading.tamper`) wrap the execution here: ``prepare``
-before it, ``judge`` and ``verify`` after it.
+not execute again.
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ class Material:
     flags: list[str] = field(default_factory=list)  # extra nbgrader flags (e.g. --Execute.timeout=20)
     sandbox: bool = True
     deadline: float = 900.0  # seconds for the whole task; then it is stopped and reported FAILED
-    secret: bytes = b""  # the course's grading secret (hidden-test seed, canary layout): grading.tamper
+    secret: bytes = b""  # the course's grading secret: the seed of each submission's hidden inputs (grading.secret)
+    fast: bool = False  # grade in fast mode (tests and tries): the lab's small data and fast checkpoints
     data: tuple[str, ...] = ()  # helpers.data sets the kernels read: fetched on the worker first
 
 
@@ -69,12 +71,10 @@ class Executed:
 
     student: str
     status: str = "graded"  # graded | failed
-    notebooks: dict[str, str] = field(default_factory=dict)  # name -> executed notebook (JSON), inserted cells removed
+    notebooks: dict[str, str] = field(default_factory=dict)  # name -> graded notebook (JSON)
     reason: str = ""  # why it failed
-    timeouts: list[str] = field(default_factory=list)  # cells stopped at the per-cell limit
-    flagged: bool = False  # tamper verdict (grading.tamper)
-    flag_reasons: list[str] = field(default_factory=list)
-    parts_zeroed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the grader noted (timeouts, replaced kernels, ...)
+    flag_reasons: list[str] = field(default_factory=list)  # evidence honest code cannot produce (grading.spec)
     seconds: float = 0.0  # wall time of the task
     cpu_seconds: float = 0.0  # CPU time of nbgrader and its kernel (sampled over the process tree)
     worker: str = ""  # host:pid that ran it (a rerun after a lost worker shows a new one)
@@ -314,39 +314,12 @@ def timeouts(nb: nbformat.NotebookNode) -> list[str]:
 
 
 KERNEL_START_FAILED = "Kernel died before replying to kernel_info"
-UID_BASE = 2_000_000_000  # unprivileged uids with no account, far above any real user's
 
 
-def _sandbox_flags(root: Path, deadline: float) -> list[str]:
-    """The sandbox's nbgrader flags for one task, with the kernel's wall limit at the deadline.
-
-    Each task gets its own run folder (ipc sockets, the limits), as each nbgrader process did
-    before grading went parallel: a second kernel started over a folder a previous one used died
-    before replying to kernel_info. _drop_run_folder removes it when the task ends.
-    """
-    from grading import sandbox
-
-    wall = int(max(1, min(deadline or 1e9, sandbox.Limits.from_env().wall_seconds)))
-    return sandbox.nbgrader_args(root, sandbox.Limits.from_env(wall_seconds=wall, **_own_uid()))
-
-
-def _own_uid() -> dict:
-    """A uid of this worker's own for its kernels, when grading as root and none was configured.
-
-    RLIMIT_NPROC counts the processes of a uid across the machine: with every kernel as nobody, a
-    fork bomb graded on one worker starves the kernels of the students graded beside it (they died
-    before replying to kernel_info). One uid per worker process keeps each limit to its own sandbox.
-    """
-    if os.geteuid() != 0 or "COURSE_SANDBOX_UID" in os.environ:
-        return {}
-    uid = UID_BASE + os.getpid()
-    return {"uid": uid, "gid": uid}
-
-
-def _drop_run_folder(flags: list[str]) -> None:
-    for flag in flags:
-        if flag.startswith("--KernelManager.ip=") and flag.endswith("/ipc/kernel"):
-            shutil.rmtree(Path(flag.split("=", 1)[1]).parent.parent, ignore_errors=True)
+def _grader_flags(material: Material) -> list[str]:
+    """nbgrader flags for the course's grader: sandbox, mode, the deadline."""
+    return [f"--GradeInSandbox.sandbox={material.sandbox}", f"--GradeInSandbox.fast={material.fast}",
+            f"--GradeInSandbox.deadline={int(max(1, material.deadline))}"]
 
 
 def grade(material: Material, submission: Submission) -> Executed:
@@ -354,7 +327,6 @@ def grade(material: Material, submission: Submission) -> Executed:
     start = time.perf_counter()
     out = Executed(submission.student, worker=f"{socket.gethostname()}:{os.getpid()}")
     root = Path(tempfile.mkdtemp(prefix="rnn-grade-", dir="/tmp"))  # short: Unix socket paths are limited
-    sandbox_flags: list[str] = []
     try:
         os.chmod(root, 0o755)  # the kernel's unprivileged uid walks down to its folder
         _prepare_data(material.data)
@@ -362,24 +334,16 @@ def grade(material: Material, submission: Submission) -> Executed:
         (root / "nbgrader_config.py").write_text(material.config)
         (root / TEMPLATE_DB).write_bytes(material.gradebook)
         _write(root / "solutions" / a, material.source)
-        folder = root / "submitted" / s / a
-        folder.mkdir(parents=True)
-        _write(folder, submission.files)
-        plans = _prepare_notebooks(material, submission, folder, out)
-        if out.status == "failed":
-            return out
-        flags = list(material.flags)
-        if material.sandbox:
-            sandbox_flags = _sandbox_flags(root, material.deadline)
-            flags += sandbox_flags
+        _write(root / "submitted" / s / a, submission.files)
         bindir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
         env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+        env["COURSE_GRADING_SECRET"] = material.secret.decode()  # the grader's process only: kernels start clean
         cmd = [sys.executable, "-m", "nbgrader", "autograde", a, f"--student={s}",
                f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{root / TEMPLATE_DB}",
-               f"--NbGrader.logfile={root / GRADER_LOG}", *flags]  # nbgrader's own lines only
+               f"--NbGrader.logfile={root / GRADER_LOG}", *_grader_flags(material), *material.flags]
         for attempt in range(2):
             remaining = material.deadline - (time.perf_counter() - start)
-            code, cpu = _run_nbgrader(cmd + (["--force"] if attempt else []), root, env, max(1.0, remaining))
+            code, cpu = _run_nbgrader(cmd + (["--force"] if attempt else []), root, env, max(1.0, remaining) + 60)
             out.cpu_seconds += cpu
             log = (root / GRADER_LOG).read_text(errors="replace") if (root / GRADER_LOG).is_file() else ""
             # A kernel that died while starting ran no student code (seen now and then with two sandboxed
@@ -397,64 +361,26 @@ def grade(material: Material, submission: Submission) -> Executed:
         elif code != 0 or not all((graded / f"{nb}.ipynb").is_file() for nb in material.notebooks):
             out.status, out.reason = "failed", failure_reason(log)
         else:
-            _collect(material, graded, folder, plans, root, out)
+            _collect(material, graded, out)
     except Exception as err:  # noqa: BLE001 - one submission's trouble is reported against it alone
         out.status, out.reason = "failed", f"grading this submission failed: {type(err).__name__}: {err}"
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        _drop_run_folder(sandbox_flags)
         out.seconds = time.perf_counter() - start
     return out
 
 
-def _prepare_notebooks(material: Material, submission: Submission, folder: Path, out: Executed) -> dict:
-    """tamper.prepare() on every submitted notebook; returns the private plans (by notebook)."""
-    from grading import tamper
+def _collect(material: Material, graded: Path, out: Executed) -> None:
+    """Read back the graded notebooks and what the grader recorded in them."""
+    from grading import verdict
 
-    plans = {}
-    for name in material.notebooks:
-        path = folder / f"{name}.ipynb"
-        if not path.is_file():
-            continue  # nbgrader scores a missing notebook zero itself
-        try:
-            nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
-        except Exception:  # noqa: BLE001 - nbgrader fails on it the same way; its log gives the reason
-            continue
-        master_bytes = material.source.get(f"{name}.ipynb")
-        if master_bytes is None:
-            continue
-        master = nbformat.reads(master_bytes.decode("utf-8"), as_version=4)
-        try:
-            prepared, plans[name] = tamper.prepare(nb, master, material.secret, student=submission.student)
-        except Exception as err:  # noqa: BLE001
-            out.status, out.reason = "failed", f"could not prepare {name}.ipynb for grading ({type(err).__name__}: {err})"
-            return plans
-        path.write_text(nbformat.writes(prepared), encoding="utf-8")
-    return plans
-
-
-def _collect(material: Material, graded: Path, submitted: Path, plans: dict, root: Path, out: Executed) -> None:
-    """Read back the executed notebooks, judge them (tamper), and note the per-cell timeouts."""
-    from grading import tamper
-    from grading.course import Course
-
-    notebooks, verdict = {}, None
     for name in material.notebooks:
         nb = nbformat.read(graded / f"{name}.ipynb", as_version=4)
-        if name in plans:
-            nb, found = tamper.judge(nb, plans[name])
-            verdict = found if verdict is None else verdict.merge(found)
-        out.timeouts += timeouts(nb)
-        notebooks[name] = nb
-    found = tamper.verify(submitted, Course(root, f"sqlite:///{root / TEMPLATE_DB}"), material.assignment)
-    verdict = found if verdict is None else verdict.merge(found)
-    if verdict.flagged:
-        out.flagged = True
-        out.flag_reasons = list(dict.fromkeys(verdict.reasons))
-        out.parts_zeroed = list(dict.fromkeys(verdict.parts_zeroed))
-        # The zeroed tests carry an error output naming the reason: nbgrader itself scores them 0.
-        notebooks = {name: tamper.apply(nb, verdict) for name, nb in notebooks.items()}
-    out.notebooks = {name: nbformat.writes(nb) for name, nb in notebooks.items()}
+        record = nb.metadata.get(verdict.RECORD_KEY, {})
+        out.notes += [n for n in record.get("notes", []) if n not in out.notes]
+        for cell, reasons in verdict.flags(nb).items():
+            out.flag_reasons += [f"{cell}: {r}" for r in reasons]
+        out.notebooks[name] = nbformat.writes(nb)
 
 
 def as_json(executed: Executed) -> str:
