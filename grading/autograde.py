@@ -158,12 +158,11 @@ def material(run: Run, args) -> Material:
         source = execute.read_source(run.course.source(run.assignment))
     except ValueError as err:
         raise GradingError(str(err)) from None
-    flags = [f"--GradeInSandbox.timeout={args.timeout}"] if args.timeout else []
     return Material(
         assignment=run.assignment, course_id=run.course.course_id, source=source, notebooks=run.notebooks,
         config=(run.course.root / "nbgrader_config.py").read_text(),
         gradebook=execute.template_gradebook(run.course.db, run.course.course_id, run.assignment),
-        flags=flags, sandbox=run.sandboxed, deadline=run.deadline, secret=load_secret(), fast=run.fast,
+        timeout=args.timeout or 0, sandbox=run.sandboxed, deadline=run.deadline, secret=load_secret(), fast=run.fast,
         data=tuple(run.course.lab(run.assignment).data))
 
 

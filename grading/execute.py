@@ -3,13 +3,14 @@
 A task is pure data (:class:`Material` for the assignment, :class:`Submission` for the student's
 files as bytes), so a worker needs no shared disk: :func:`grade` builds a throw-away course in a
 temporary folder (the course's ``nbgrader_config.py``, the assignment's source folder with its
-``checks.py``, a template SQLite gradebook holding only the assignment's master cells), runs the
-real ``nbgrader autograde <assignment> --student <id>`` there, and returns the graded notebooks.
+``checks.py``, a template SQLite gradebook holding only the assignment's master cells), runs
+nbgrader's Autograde converter there for the student (in this process, as Formgrader does), and
+returns the graded notebooks.
 nbgrader's execute step is the course's grader (:mod:`grading.preprocessors`): the notebook runs
 in a sandboxed kernel, the hidden checks in a sandboxed judge, and the test cells carry the judge's
-verdict. The status comes from the grader's own records: nbgrader's exit status, whether the graded
-notebook exists, nbgrader's own log (written to a file the kernel cannot reach), and the judge's
-record in the notebook. Nothing a kernel printed decides a status.
+verdict. The status comes from the grader's own records: whether nbgrader succeeded, whether the
+graded notebook exists, nbgrader's own log, and the judge's record in the notebook. Nothing a
+kernel printed decides a status.
 
 The grades in that temporary gradebook are thrown away: :mod:`grading.record` writes the
 returned notebooks into the real course and records their grades with one nbgrader run that does
@@ -18,24 +19,22 @@ not execute again.
 from __future__ import annotations
 
 import collections
-import ctypes
 import json
 import os
 import re
+import resource
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 TEMPLATE_DB = "gradebook.db"
-GRADER_LOG = "grader.log"  # nbgrader's own log lines, in a folder no kernel can write
 SKIP_SOURCE = {"checkpoints", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}  # not shipped to workers
 
 
@@ -49,7 +48,7 @@ class Material:
     source: dict[str, bytes]  # solutions/<assignment>/ (notebooks, checks; not the instructor's checkpoints)
     gradebook: bytes  # a SQLite gradebook with the assignment's master cells only (no students)
     notebooks: list[str]  # the assignment's notebooks, as the gradebook names them
-    flags: list[str] = field(default_factory=list)  # extra nbgrader flags (e.g. --Execute.timeout=20)
+    timeout: int = 0  # seconds per cell (0: nbgrader_config.py's GradeInSandbox.timeout)
     sandbox: bool = True
     deadline: float = 900.0  # seconds for the whole task; then it is stopped and reported FAILED
     secret: bytes = b""  # the course's grading secret: the seed of each submission's hidden inputs (grading.secret)
@@ -182,13 +181,6 @@ def _write(root: Path, files: dict[str, bytes]) -> None:
             fh.write(data)
 
 
-def _prctl(option: int, value: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = collections.defaultdict(list)
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -205,82 +197,67 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _kill_descendants() -> None:
-    for pid in _descendants(os.getpid()):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    except ChildProcessError:
-        pass
+class _CpuMeter(threading.Thread):
+    """CPU seconds of one grading task: this thread's own, and its kernels' and judge's (sampled from /proc).
 
-
-def supervise(parent: int, cmd: list[str]) -> int:
-    """Run cmd; take down everything it started when it ends, when told to stop, or when the worker dies.
-
-    nbgrader starts each kernel launcher in a session of its own, so killing nbgrader alone would
-    leave a sandboxed kernel idling until its wall limit. This process adopts every orphan below it
-    (a child subreaper) and gets SIGTERM when the worker that started it dies.
+    The kernels and the judge are never reaped by anything this process could ask, so their time is
+    read while they live. The gradebook writer's nbgrader runs beside a task in this process; it is
+    not counted.
     """
-    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-    _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the worker died before the line above
-        return 137
 
-    def stop(signum, frame):
-        _kill_descendants()
-        os._exit(137)
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.ticks: dict[int, int] = {}
+        self.done = threading.Event()
+        self.own = resource.getrusage(resource.RUSAGE_THREAD)
 
-    signal.signal(signal.SIGTERM, stop)
-    proc = subprocess.Popen(cmd)
-    code = proc.wait()
-    _kill_descendants()
-    return code
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            self.sample()
+
+    def sample(self) -> None:
+        for pid in _descendants(os.getpid()):
+            try:
+                if b"nbgrader" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue  # the writer's recording run
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.ticks[pid] = int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                pass
+
+    def stop(self) -> float:
+        self.sample()
+        self.done.set()
+        now = resource.getrusage(resource.RUSAGE_THREAD)
+        own = now.ru_utime - self.own.ru_utime + now.ru_stime - self.own.ru_stime
+        return own + sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_ticks(pids) -> dict[int, int]:
-    """utime + stime (clock ticks) of each process, its own time only."""
-    out = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[pid] = int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
+def _autograde(root: Path, material: Material, student: str) -> tuple[bool, str]:
+    """nbgrader's Autograde converter on one student of the private course, in this process.
 
-
-def _run_nbgrader(cmd: list[str], cwd: Path, env: dict, deadline: float) -> tuple[int | None, float]:
-    """Run nbgrader under :func:`supervise`; its exit status (None when stopped at the deadline) and CPU seconds.
-
-    The CPU time is sampled from /proc every 0.25 s over the whole process tree, the sandboxed
-    kernel included (its processes are never reaped by anything this process could ask).
+    In-process because nbgrader's start-up (about 3 s of CPU) would otherwise be paid per
+    submission; Formgrader runs the same converter the same way. Returns (success, log).
     """
-    wrapped = [sys.executable, str(Path(__file__).resolve()), "--supervise", str(os.getpid()), "--", *cmd]
-    proc = subprocess.Popen(wrapped, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)  # nbgrader's own log goes to a file (GRADER_LOG)
-    ticks: dict[int, int] = {}
-    stop = time.monotonic() + deadline
-    code: int | None = None
-    while True:
-        ticks.update(_cpu_ticks([proc.pid, *_descendants(proc.pid)]))
-        try:
-            code = proc.wait(timeout=0.25)
-            break
-        except subprocess.TimeoutExpired:
-            if time.monotonic() > stop:
-                proc.terminate()  # the supervisor takes the whole tree down
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                code = None
-                break
-    return code, sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.merge(Config({
+        "CourseDirectory": {"root": str(root), "db_url": f"sqlite:///{root / TEMPLATE_DB}",
+                            "assignment_id": material.assignment, "student_id": student},
+        "GradeInSandbox": {"sandbox": material.sandbox, "fast": material.fast, "deadline": int(max(1, material.deadline)),
+                           **({"timeout": material.timeout} if material.timeout else {})},
+    }))
+    app = Autograde(coursedir=CourseDirectory(config=config), config=config)
+    app.force, app.create_student = True, True
+    with warnings.catch_warnings():  # SQLAlchemy's notes on nbgrader's own session use: nothing to act on
+        warnings.simplefilter("ignore")
+        result = capture_log(app)
+    return bool(result.get("success")), result.get("log", "") + result.get("error", "")
 
 
 def failure_reason(log: str) -> str:
@@ -302,29 +279,10 @@ def failure_reason(log: str) -> str:
     return (errors[-1][:300] if errors else "nbgrader could not process it") + " (see the log)."
 
 
-def timeouts(nb: nbformat.NotebookNode) -> list[str]:
-    """Cells nbgrader stopped at the per-cell time limit (their error output is nbclient's)."""
-    hits = []
-    for i, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
-                hits.append(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {i + 1}")
-                break
-    return hits
-
-
-KERNEL_START_FAILED = "Kernel died before replying to kernel_info"
-
-
-def _grader_flags(material: Material) -> list[str]:
-    """nbgrader flags for the course's grader: sandbox, mode, the deadline."""
-    return [f"--GradeInSandbox.sandbox={material.sandbox}", f"--GradeInSandbox.fast={material.fast}",
-            f"--GradeInSandbox.deadline={int(max(1, material.deadline))}"]
-
-
 def grade(material: Material, submission: Submission) -> Executed:
     """Autograde one submission in a private temporary course; never raises for a bad submission."""
-    start = time.perf_counter()
+    start, meter = time.perf_counter(), _CpuMeter()
+    meter.start()
     out = Executed(submission.student, worker=f"{socket.gethostname()}:{os.getpid()}")
     root = Path(tempfile.mkdtemp(prefix="rnn-grade-", dir="/tmp"))  # short: Unix socket paths are limited
     try:
@@ -335,30 +293,11 @@ def grade(material: Material, submission: Submission) -> Executed:
         (root / TEMPLATE_DB).write_bytes(material.gradebook)
         _write(root / "solutions" / a, material.source)
         _write(root / "submitted" / s / a, submission.files)
-        bindir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
-        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-        env["COURSE_GRADING_SECRET"] = material.secret.decode()  # the grader's process only: kernels start clean
-        cmd = [sys.executable, "-m", "nbgrader", "autograde", a, f"--student={s}",
-               f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{root / TEMPLATE_DB}",
-               f"--NbGrader.logfile={root / GRADER_LOG}", *_grader_flags(material), *material.flags]
-        for attempt in range(2):
-            remaining = material.deadline - (time.perf_counter() - start)
-            code, cpu = _run_nbgrader(cmd + (["--force"] if attempt else []), root, env, max(1.0, remaining) + 60)
-            out.cpu_seconds += cpu
-            log = (root / GRADER_LOG).read_text(errors="replace") if (root / GRADER_LOG).is_file() else ""
-            # A kernel that died while starting ran no student code (seen now and then with two sandboxed
-            # kernels starting at once): start it once more rather than fail an honest student for it.
-            if code is None or KERNEL_START_FAILED not in log.split("== retry ==")[-1]:
-                break
-            with (root / GRADER_LOG).open("a") as fh:
-                fh.write("\n== retry == the kernel died before replying to kernel_info; started again\n")
+        os.environ["COURSE_GRADING_SECRET"] = material.secret.decode()  # a worker on a cluster has no secret file
+        ok, log = _autograde(root, material, s)
         out.log = log[-8000:]
         graded = root / "autograded" / s / a
-        if code is None:
-            out.status = "failed"
-            out.reason = (f"grading ran past the {material.deadline:.0f} s deadline and was stopped; nothing was "
-                          "graded. Inspect the notebook (or raise --deadline).")
-        elif code != 0 or not all((graded / f"{nb}.ipynb").is_file() for nb in material.notebooks):
+        if not ok or not all((graded / f"{nb}.ipynb").is_file() for nb in material.notebooks):
             out.status, out.reason = "failed", failure_reason(log)
         else:
             _collect(material, graded, out)
@@ -367,6 +306,7 @@ def grade(material: Material, submission: Submission) -> Executed:
     finally:
         shutil.rmtree(root, ignore_errors=True)
         out.seconds = time.perf_counter() - start
+        out.cpu_seconds = meter.stop()
     return out
 
 
@@ -387,9 +327,3 @@ def as_json(executed: Executed) -> str:
     """A one-line record of a result (for logs): everything except the notebooks."""
     d = {k: v for k, v in executed.__dict__.items() if k != "notebooks"}
     return json.dumps(d)
-
-
-if __name__ == "__main__":  # the supervisor: python grading/execute.py --supervise PARENT_PID -- CMD...
-    if len(sys.argv) > 4 and sys.argv[1] == "--supervise" and sys.argv[3] == "--":
-        sys.exit(supervise(int(sys.argv[2]), sys.argv[4:]))
-    sys.exit("usage: python grading/execute.py --supervise PARENT_PID -- COMMAND...")
