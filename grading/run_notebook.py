@@ -86,6 +86,7 @@ class NotebookRun:
         km = AsyncKernelManager(kernel_name=self.kernel["kernel_name"], transport=self.kernel.get("transport", "tcp"),
                                 ip=self.kernel.get("ip", "127.0.0.1"))
         self.client = _Client(self.nb, km=km, timeout=self.cell_timeout, allow_errors=True,
+                              on_cell_executed=self._executed,
                               interrupt_on_timeout=True, startup_timeout=self.start_timeout,
                               error_on_timeout={"ename": "CellTimeoutError", "evalue": "",
                                                 "traceback": [f"CellTimeoutError: stopped after the "
@@ -127,9 +128,16 @@ class NotebookRun:
         return self.report.deadline_hit
 
     async def _responsive(self) -> bool:
-        kc = self.client.kc
-        msg_id = kc.kernel_info()
-        return await self._reply(msg_id, RESPONSIVE_SECONDS) not in ("timeout", "dead")
+        """Whether the kernel runs code again after an interrupt (kernel_info may be answered by another thread)."""
+        msg_id = self.client.kc.execute("None", silent=True, store_history=False, allow_stdin=False)
+        return isinstance(await self._reply(msg_id, RESPONSIVE_SECONDS), dict)
+
+    def _executed(self, cell, cell_index, execute_reply) -> None:
+        """nbclient's hook: a reply made up at the time limit becomes the cell's error output (nbclient adds none)."""
+        content = (execute_reply or {}).get("content", {})
+        if content.get("ename") == "CellTimeoutError":
+            cell.outputs.append(nbformat.v4.new_output("error", ename=content["ename"], evalue=content.get("evalue", ""),
+                                                       traceback=content.get("traceback", [])))
 
     async def _execute(self, cell, index: int) -> tuple[bool, str]:
         """Run one cell; (False, why) when the kernel died or hung and must be replaced."""

@@ -226,7 +226,7 @@ def points_by_cell(checks: list[Check]) -> dict[str, float]:
 # --- the submitted source, read as data --------------------------------------------------------------------
 
 def notebook_code(files: dict[str, bytes]) -> list[str]:
-    """Code cells of the one top-level notebook among files (magics and shell lines blanked)."""
+    """Code cells of the one top-level notebook among files."""
     notebooks = [name for name in files if name.endswith(".ipynb") and "/" not in name]
     if len(notebooks) != 1:
         return []
@@ -237,8 +237,12 @@ def notebook_code(files: dict[str, bytes]) -> list[str]:
                    for c in cells]
     except (ValueError, AttributeError, TypeError):
         return []
-    return ["\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in s.splitlines())
-            for s in sources]
+    return sources
+
+
+def _python(source: str) -> str:
+    """A cell's source with IPython's magics and shell lines blanked, so that the rest parses as Python."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
 def _definitions(sources: list[str]) -> dict[str, list[ast.AST]]:
@@ -246,7 +250,7 @@ def _definitions(sources: list[str]) -> dict[str, list[ast.AST]]:
     found: dict[str, list[ast.AST]] = {}
     for source in sources:
         try:
-            tree = ast.parse(source)
+            tree = ast.parse(_python(source))
         except SyntaxError:
             continue
         for node in tree.body:
