@@ -107,7 +107,7 @@ def plan(nb, *, student: str, assignment: str, course_id: str, workdir: Path, su
         p.failure = f"the grader's checks could not be prepared ({err})"
         return p
     p.checks_info = drawn["checks"]
-    p.questions = [Question(q["id"], q["source"], float(q["timeout"])) for q in drawn["questions"]]
+    p.questions = [Question(q["id"], q["source"], float(q["timeout"]), q["cell"], q["names"]) for q in drawn["questions"]]
     return p
 
 

@@ -54,7 +54,7 @@ class Judge:
         from grading.probe import encode
         from grading.spec import Context, check_seed
 
-        questions = []
+        questions, self.inputs, self.contexts = [], {}, {}
         for n, check in enumerate(self.checks):
             if cells is not None and check.cell not in cells:
                 continue
@@ -68,7 +68,7 @@ class Judge:
             (folder / str(n) / "in.json").write_bytes(text)
             (folder / str(n) / "in.safetensors").write_bytes(tensors)
             questions.append({"id": n, "cell": check.cell, "name": check.name, "source": check.ask_source(),
-                              "timeout": check.timeout})
+                              "names": check.asked_names(), "timeout": check.timeout})
         return {"questions": questions,
                 "checks": [{"id": n, "cell": self.checks[n].cell, "name": self.checks[n].name,
                             "points": self.checks[n].points} for n in self.contexts]}
@@ -99,7 +99,7 @@ class Judge:
         from grading.spec import Fail
 
         ctx = self.contexts[n]
-        ctx.files = files
+        ctx.files, ctx.flags = files, []
         result = {"id": n, "cell": check.cell, "name": check.name, "points": check.points, "earned": 0.0,
                   "message": "", "flags": [], "internal": False}
         try:

@@ -205,15 +205,37 @@ def decode(text: bytes, tensor_bytes: bytes = b""):
 
 # --- the question (in the kernel) --------------------------------------------------------------------
 
-class Notebook:
-    """The student's names as attributes: ``nb.make_batches``; a name the notebook lacks is a ``Missing``."""
+SNAPSHOTS = "__grading_snapshots__"  # sys.modules entry: what each test cell saw (see remember())
 
-    def __init__(self, namespace: dict):
+
+class Notebook:
+    """The student's names as attributes: ``nb.make_batches``; a name the notebook lacks is a ``Missing``.
+
+    Names the question is known to use are read as they stood right after its test cell ran (the
+    cell's snapshot), as nbgrader's own tests would have seen them; other names as they stand now.
+    """
+
+    def __init__(self, namespace: dict, snapshot: tuple | None = None):
         object.__setattr__(self, "_ns", namespace)
+        object.__setattr__(self, "_snapshot", snapshot)
 
     def __getattr__(self, name):
+        snapshot = object.__getattribute__(self, "_snapshot")
+        if snapshot is not None and name in snapshot[1]:
+            values = snapshot[0]
+            return dict.__getitem__(values, name) if dict.__contains__(values, name) else Missing(name)
         ns = object.__getattribute__(self, "_ns")
         return dict.__getitem__(ns, name) if dict.__contains__(ns, name) else Missing(name)
+
+
+def remember(cell: str, names: list) -> None:
+    """Right after a test cell ran: keep the objects its questions will call (the kernel runs this)."""
+    import sys
+    import types
+
+    ns = sys.modules["IPython"].get_ipython().user_ns
+    store = sys.modules.setdefault(SNAPSHOTS, types.ModuleType(SNAPSHOTS))
+    store.__dict__[cell] = ({n: dict.__getitem__(ns, n) for n in names if dict.__contains__(ns, n)}, tuple(names))
 
 
 def attempt(fn, *args, **kwargs):
@@ -226,7 +248,7 @@ def attempt(fn, *args, **kwargs):
         return raised(err)
 
 
-def answer(folder: str, ask_source: str) -> None:
+def answer(folder: str, ask_source: str, cell: str = "") -> None:
     """Run the grader's question on the student's namespace and write the answer in ``folder``.
 
     The kernel runs this with the inputs in ``folder/in.json`` and ``in.safetensors``; it writes
@@ -252,7 +274,8 @@ def answer(folder: str, ask_source: str) -> None:
     scope = {"attempt": attempt, "Missing": Missing, "Raised": Raised, "__name__": "__grader_question__"}
     try:
         exec(compile(ask_source, "<grader's question>", "exec"), scope)
-        value = scope["ask"](Notebook(shell.user_ns), inputs)
+        snapshot = getattr(sys.modules.get(SNAPSHOTS), cell, None) if cell else None
+        value = scope["ask"](Notebook(shell.user_ns, snapshot), inputs)
     except BaseException as err:  # noqa: BLE001 - reported as the answer: the check decides
         value = raised(err)
     try:

@@ -40,6 +40,8 @@ class Question:
     id: int
     source: str  # the ask (grading.spec.Check.ask_source)
     timeout: float
+    cell: str = ""  # the test cell it belongs to: the names it reads are kept as they stood right after it
+    names: list = field(default_factory=list)
     folder: Path | None = None  # made by ask(): in.* from the judge, out.* from the kernel
 
 
@@ -79,6 +81,7 @@ class NotebookRun:
         self.report = RunReport()
         self.start_timeout = start_timeout
         self.client: _Client | None = None
+        self.remember: dict[int, tuple[str, list]] = {}  # test cell index -> (grade_id, names its questions read)
 
     # --- the kernel -----------------------------------------------------------------------------------
 
@@ -121,7 +124,17 @@ class NotebookRun:
             if not ok:
                 self.report.skipped[i] = why
                 return False  # this kernel is gone too: _restart starts another one without the cell
+            await self._remember(i)
         return True
+
+    async def _remember(self, index: int) -> None:
+        """After a test cell: keep what its questions will read, as it stands now (grading.probe.remember)."""
+        if index not in self.remember or self.client is None or self.client.kc is None:
+            return
+        cell, names = self.remember[index]
+        code = BOOTSTRAP.format(source=PROBE_SOURCE + f"\nremember({cell!r}, {names!r})\n")
+        msg_id = self.client.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        await self._reply(msg_id, RESPONSIVE_SECONDS)
 
     def _late(self) -> bool:
         self.report.deadline_hit = self.report.deadline_hit or time.monotonic() > self.stop_at
@@ -163,7 +176,9 @@ class NotebookRun:
                 cell.outputs = [_note_error("NotRun", "not run: the grading deadline for this submission passed")]
                 continue
             ok, why = await self._execute(cell, i)
-            if not ok:
+            if ok:
+                await self._remember(i)
+            else:
                 self.report.skipped[i] = why
                 cell.outputs.append(_note_error("KernelReplaced", why + "; grading went on in a fresh kernel "
                                                 "without this cell"))
@@ -201,7 +216,7 @@ class NotebookRun:
             return "not asked: the grading deadline for this submission passed"
         if self.client is None or self.client.kc is None:
             return "not asked: the notebook's kernel could not be started again"
-        source = PROBE_SOURCE + f"\nanswer({str(q.folder)!r}, {q.source!r})\n"
+        source = PROBE_SOURCE + f"\nanswer({str(q.folder)!r}, {q.source!r}, {q.cell!r})\n"
         msg_id = self.client.kc.execute(BOOTSTRAP.format(source=source), silent=True, store_history=False,
                                         allow_stdin=False, stop_on_error=False)
         reply = await self._reply(msg_id, min(q.timeout, self.stop_at - time.monotonic()))
@@ -223,6 +238,11 @@ class NotebookRun:
 
     async def _run(self, questions: list[Question], make_folder) -> dict[int, str | None]:
         answers: dict[int, str | None] = {}
+        where = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(self.nb.cells)}
+        for q in questions:
+            if q.cell in where and q.names:
+                _, names = self.remember.get(where[q.cell], (q.cell, []))
+                self.remember[where[q.cell]] = (q.cell, sorted(set(names) | set(q.names)))
         try:
             await self._start()
             await self._cells()

@@ -61,6 +61,12 @@ class Check:
     ship: tuple = ()  # classes and functions of checks.py whose source the ask needs in the kernel
     timeout: float = 60.0  # seconds the ask may run in the kernel
 
+    def asked_names(self) -> list[str]:
+        """The notebook names the ask reads (``nb.<name>``): kept as they stood right after the test cell."""
+        tree = ast.parse(textwrap.dedent(inspect.getsource(self.ask)))
+        return sorted({n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                       and isinstance(n.value, ast.Name) and n.value.id == "nb"})
+
     def ask_source(self) -> str:
         """The code sent to the kernel: the shipped definitions, then the ask, bound to the name ``ask``."""
         parts = [textwrap.dedent(inspect.getsource(obj)) for obj in (*self.ship, self.ask)]

@@ -79,18 +79,22 @@ def handed_in(folder: Path, lab, fast: bool = False) -> str:
 
     In fast-mode grading (tests, tries) the fast-mode checkpoints are the ones graded.
     """
-    full = sorted(p.relative_to(folder).as_posix() for p in folder.glob(lab.checkpoints) if p.is_file())
-    fast_ones = sorted(p.relative_to(folder).as_posix() for p in folder.glob(lab.fast_checkpoints)
-                       if p.is_file()) if lab.fast_checkpoints else []
+    if not lab.checkpoints:
+        return "handed in: the notebook"
+
+    def found(pattern: str) -> list[str]:
+        return sorted(p.relative_to(folder).as_posix() for p in folder.glob(pattern) if p.is_file()) if pattern else []
+
+    graded, other = found(lab.checkpoints), found(lab.fast_checkpoints)
     if fast and lab.fast_checkpoints:
-        full, fast_ones = fast_ones, []
-    if full:
-        return "handed in: the notebook and " + ", ".join(full)
-    fast = fast_ones
-    if fast:
-        return ("handed in: only fast-mode checkpoints (" + ", ".join(fast) + "): the training tests need a "
-                "full-mode run, so they scored 0; the other parts are graded on their own")
-    return f"handed in: the notebook only (no {lab.checkpoints}): the training tests could not pass"
+        graded, other = other, []
+    if graded:
+        return "handed in: the notebook and " + ", ".join(graded)
+    if other:
+        return ("handed in: only fast-mode checkpoints (" + ", ".join(other) + "), which full-mode grading does not "
+                "read: the parts that load checkpoints earn nothing; the other parts are graded on their own")
+    return (f"handed in: the notebook only (no {lab.checkpoints}): the parts that load checkpoints earn nothing; "
+            "the other parts are graded on their own")
 
 
 def summary(outcomes: list[Outcome], assignment: str, seconds: float) -> str:

@@ -55,6 +55,16 @@ def test_cells_run_in_order_and_questions_see_the_final_definitions(tmp_path):
     assert nb.cells[1].outputs[0]["text"] == "2\n"
 
 
+def test_a_question_reads_its_names_as_they_stood_right_after_its_test_cell(tmp_path):
+    nb = notebook("def f(x):\n    return x + 1", "assert f(1) == 2", "from torch import *\nf = None\ng = 5")
+    nb.cells[1].metadata["nbgrader"] = {"grade_id": "test_f", "grade": True, "points": 1}
+    q = question(0, ASK_F, [1, 2])
+    q.cell, q.names = "test_f", ["f"]
+    q_late = question(1, "def ask(nb, inputs):\n    return nb.g\n")
+    runner, answered = run(tmp_path, nb, [q, q_late])
+    assert answer_of(q) == [2, 3] and answer_of(q_late) == 5
+
+
 def test_a_cell_that_kills_the_kernel_costs_only_that_cell(tmp_path):
     nb = notebook("def f(x):\n    return x + 1", "import os\nos._exit(3)", "def g():\n    return 7",
                   "import os\nos._exit(4)")
