@@ -168,6 +168,21 @@ def material(run: Run, args) -> Material:
 
 # --- grade and record ---------------------------------------------------------------------------------------
 
+def _readable(intake):
+    """The submission without a timestamp.txt nbgrader cannot parse (it would stop grading it); notes say so."""
+    from nbgrader.utils import parse_utc
+
+    stamp = intake.files.get("timestamp.txt")
+    if stamp is not None:
+        try:
+            parse_utc(stamp.decode("utf-8").strip())
+        except (ValueError, UnicodeDecodeError, OverflowError):
+            del intake.files["timestamp.txt"]
+            intake.notes.append("timestamp.txt is not a time nbgrader can read; graded without a submission time "
+                                "(so not counted late)")
+    return intake
+
+
 def grade(run: Run, args) -> None:
     """Grade run.todo on the workers; the one writer records each result as it arrives."""
     from grading.collect import intake_limits
@@ -180,11 +195,11 @@ def grade(run: Run, args) -> None:
     limits = intake_limits(run.course)
 
     def files(student: str) -> dict[str, bytes]:
-        return read_submission(run.course.submitted() / student / run.assignment, limits).files
+        return _readable(read_submission(run.course.submitted() / student / run.assignment, limits)).files
 
     def submissions():
         for s in run.todo:
-            intake = read_submission(run.course.submitted() / s / run.assignment, limits)
+            intake = _readable(read_submission(run.course.submitted() / s / run.assignment, limits))
             run.outcomes[s].notes += [clean(n) for n in intake.notes]
             run.prints[s] = fingerprint(intake.files)
             yield Submission(s, intake.files)
