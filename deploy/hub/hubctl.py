@@ -63,14 +63,24 @@ class Settings:
         return Path(self.etc) / "jupyter"
 
     @property
+    def grader_config(self) -> Path:
+        """Settings only the grader's servers read, before jupyter_config: Formgrader back on."""
+        return Path(self.etc) / "jupyter-grader"
+
+    @property
     def course_dir(self) -> Path:
         """The grader's course folder: nbgrader_config.py, solutions/, the gradebook, submitted/, feedback/."""
         return Path(self.homes) / self.grader_name / self.course_id
 
-    def environment(self) -> dict[str, str]:
-        """What every server the hub starts (and the grader's login shell) needs in its environment."""
+    def environment(self, grader: bool = False) -> dict[str, str]:
+        """What every server the hub starts (and the grader's login shell) needs in its environment.
+
+        JUPYTER_CONFIG_PATH outranks a user's own ~/.jupyter, so the grader's servers put
+        grader_config (Formgrader on) in front of the shared settings (Formgrader off).
+        """
+        folders = [self.grader_config, self.jupyter_config] if grader else [self.jupyter_config]
         return {"PATH": f"{self.venv}/bin:/usr/local/bin:/usr/bin:/bin",
-                "JUPYTER_CONFIG_PATH": str(self.jupyter_config), "COURSE_DATA_DIR": self.data}
+                "JUPYTER_CONFIG_PATH": os.pathsep.join(map(str, folders)), "COURSE_DATA_DIR": self.data}
 
     def instructors(self) -> list[str]:
         try:
@@ -143,14 +153,19 @@ def jupyter_settings(settings: Settings) -> None:
         f"c.CourseDirectory.course_id = {settings.course_id!r}\n"
         f"c.Exchange.root = {settings.exchange!r}\n")
     # Students get Assignment List and Validate; Formgrader, Create Assignment and Course List only the
-    # grader (its own settings switch them back on). This folder outranks the environment's own settings.
+    # grader (grader_config switches them back on). This folder outranks the environment's own settings.
     write_json(folder / "labconfig" / "page_config.json",
                {"disabledExtensions": {name: True for name in GRADER_ONLY_PLUGINS}})
     write_json(folder / "jupyter_server_config.json",
                {"ServerApp": {"jpserver_extensions": {name: False for name in GRADER_ONLY_SERVER}}})
-    for path in folder.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    folder.chmod(0o755)
+    grader = settings.grader_config
+    write_json(grader / "labconfig" / "page_config.json",
+               {"disabledExtensions": {name: False for name in GRADER_ONLY_PLUGINS}})
+    write_json(grader / "jupyter_server_config.json",
+               {"ServerApp": {"jpserver_extensions": {name: True for name in GRADER_ONLY_SERVER}}})
+    for top in (folder, grader):
+        for path in [top, *top.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def grader_account(settings: Settings, checkout: Path) -> None:
@@ -166,14 +181,10 @@ def grader_account(settings: Settings, checkout: Path) -> None:
             if lab.is_dir():
                 shutil.copytree(lab, course / "solutions" / lab.name, dirs_exist_ok=True,
                                 ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
-    write_json(home / ".jupyter" / "labconfig" / "page_config.json",
-               {"disabledExtensions": {name: False for name in GRADER_ONLY_PLUGINS}})
-    write_json(home / ".jupyter" / "jupyter_server_config.json",
-               {"ServerApp": {"jpserver_extensions": {name: True for name in GRADER_ONLY_SERVER}}})
     profile = home / ".profile"
     marker = "# rnn-course (hubctl.py)"
     lines = [line for line in (profile.read_text().splitlines() if profile.exists() else []) if marker not in line]
-    lines += [f"export {k}={v!r}  {marker}" for k, v in settings.environment().items()]
+    lines += [f"export {k}={v!r}  {marker}" for k, v in settings.environment(grader=True).items()]
     lines += [f"cd {str(course)!r}  {marker}"]
     profile.write_text("\n".join(lines) + "\n")
     chown_tree(home, name)

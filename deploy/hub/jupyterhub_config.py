@@ -45,8 +45,8 @@ c.JupyterHub.services = [{
     "command": [f"{s.venv}/bin/jupyterhub-singleuser", f"--ServerApp.root_dir={s.course_dir}"],
     "user": s.grader_name,
     "cwd": str(s.course_dir),
-    # HOME: a service inherits the hub's (root's); the grader's own settings switch Formgrader on.
-    "environment": {**s.environment(), "HOME": str(s.course_dir.parent), "USER": s.grader_name,
+    # HOME: a service would inherit the hub's (root's).
+    "environment": {**s.environment(grader=True), "HOME": str(s.course_dir.parent), "USER": s.grader_name,
                     "JUPYTERHUB_DEFAULT_URL": "/lab"},
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": [f"access:services!service={service}"],
