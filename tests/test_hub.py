@@ -397,9 +397,10 @@ def grade_written_answers(instructor: Person, hub: Deployment, points: dict[str,
     base = f"{hub.url}/services/{COURSE_ID}"
     page.goto(f"{base}/lab")
     page.locator(".lm-MenuBar").wait_for(timeout=120_000)
-    instructor.menu("Nbgrader", "Formgrader")
-    frame = page.frame_locator("iframe").first
-    frame.locator(f"text={ASSIGNMENT}").first.wait_for(timeout=60_000)
+    shot(page, "instructor-grader-jupyterlab")
+    # Formgrader's own page through the hub (its JupyterLab tab frames the service's direct address).
+    page.goto(f"{base}/formgrader/manage_assignments")
+    page.locator(f"text={ASSIGNMENT}").first.wait_for(timeout=60_000)
     shot(page, "instructor-formgrader")
     with gradebook(hub) as db:
         ids = dict(db.execute("""SELECT s.student_id, n.id FROM submitted_notebook n
