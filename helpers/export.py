@@ -43,7 +43,8 @@ def exporter():
 
     # A live widget needs a widget manager from a CDN: the page shows the widget's stored fallback instead.
     config = Config({"HTMLExporter": {"template_name": "course_html", "extra_template_basedirs": [str(TEMPLATES)],
-                                      "embed_images": True, "display_data_priority": PRIORITY}})
+                                      "embed_images": True},
+                     "NbConvertBase": {"display_data_priority": PRIORITY}})  # the exporter and its filters
     return AccessibleHTMLExporter(config=config)
 
 
@@ -64,6 +65,7 @@ def _relink(page: str) -> str:
 def export_notebook(nb, name: str, path: str = "") -> tuple[str, int]:
     """One notebook node as an HTML page; also the number of images with no description."""
     nb.metadata.setdefault("title", _title(nb, name))
+    nb.metadata.pop("widgets", None)  # live widgets need a widget manager from a CDN; their stored views stand in
     page, _ = exporter().from_notebook_node(nb, resources={"metadata": {"name": name, "path": path}})
     return _relink(page), page.count(f'alt="{PLACEHOLDER}"')
 
