@@ -24,7 +24,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 DEV_STAMP := $(VENV)/.course-installed-dev
 
-.PHONY: setup setup-dev system-deps sandbox-deps lab test test-scale release collect autograde feedback export grade student-edition html clean-cache FORCE
+.PHONY: setup setup-dev system-deps sandbox-deps hub-deps lab test test-scale release collect autograde feedback export grade student-edition html clean-cache FORCE
 
 # Students: the course and what the lectures and the lab need.
 setup: $(STAMP)
@@ -71,16 +71,38 @@ system-deps:
 sandbox-deps:
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES=bubblewrap
 
+# The JupyterHub deployment's own environment, for its tests (tests/test_hub*.py): what deploy/hub's set-up
+# builds in /opt/rnn-course/venv. Every hub user runs it, so it comes from a Python any user may run (pyenv's
+# lives in root's private home) and holds the course itself, not a link to this checkout (not editable);
+# it is re-installed when the course's code changes. The hub's proxy comes from npm, as JupyterHub's docs say.
+HUB_PYTHON ?= /usr/bin/python3
+HUB_VENV   ?= .venv-hub
+HUB_STAMP  := $(HUB_VENV)/.course-installed
+hub-deps: $(HUB_STAMP)
+	@command -v configurable-http-proxy >/dev/null 2>&1 || { \
+	  command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES=npm; \
+	  echo "Installing configurable-http-proxy (npm install -g)"; npm install -g --silent configurable-http-proxy; }
+
+$(HUB_STAMP): pyproject.toml Makefile $(shell find helpers grading -name '*.py' 2>/dev/null)
+	@test -x $(HUB_VENV)/bin/python || { echo "Creating the hub's course environment in $(HUB_VENV)/ (from $(HUB_PYTHON))"; \
+	  $(HUB_PYTHON) -m venv $(HUB_VENV); }
+	$(HUB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(HUB_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
+	$(HUB_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
+	$(HUB_VENV)/bin/python -m pip install --quiet '.[grading,hub]'
+	@rm -rf build
+	@touch $@
+
 lab: $(STAMP)
 	# .venv/bin on PATH: formgrader runs `alembic` from there (it failed with FileNotFoundError without it).
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
 
 # make test: everything but the whole-class grading suites and browser walk-throughs (under 10 min
-# on 2 cores); make test-scale: those (tests marked scale). CI (.ci/run) runs both.
+# on 2 cores); make test-scale: those (tests marked scale), with a real JupyterHub. CI (.ci/run) runs both.
 test: $(DEV_STAMP) system-deps
 	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not scale" $(PYTEST_ARGS)
 
-test-scale: $(DEV_STAMP) system-deps
+test-scale: $(DEV_STAMP) system-deps hub-deps
 	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m scale $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------

@@ -22,10 +22,12 @@ import sys
 from grading.autograde import add_arguments, autograde
 from grading.collect import collect
 from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
+from grading.exchange import AFTER_STEP
 from grading.export import export, manual_parts_pending
 from grading.feedback import feedback
 from grading.publish import publish
 from grading.release import release
+from grading.summary import FORMGRADER
 
 def grade(course: Course, assignment: str, args) -> int:
     """autograde; then feedback and export, unless written parts still wait for a human grader.
@@ -37,7 +39,7 @@ def grade(course: Course, assignment: str, args) -> int:
     if pending:
         print(f"\nNot generating feedback or grades yet: {len(pending)} submission(s) have written parts to "
               "grade by hand (" + ", ".join(pending[:10]) + (", ..." if len(pending) > 10 else "") + "). "
-              "Grade them in Formgrader (`make lab`, then Nbgrader > Formgrader > Manual Grading), then run "
+              f"Grade them in Formgrader ({FORMGRADER}), then run "
               f"`make feedback export` (python -m grading feedback {assignment}; ... export {assignment}).")
         return status
     done = feedback(course, assignment, args)
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="course root (default: this repository)")
     parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///<course-dir>/gradebook.db)")
     parser.add_argument("--from", dest="source", help="collect: folder with one sub-folder per student")
-    parser.add_argument("--exchange", action="store_true", help="collect: use nbgrader's exchange (nbgrader collect)")
+    parser.add_argument("--exchange", action="store_true", help="collect: from nbgrader's exchange, as the submitters' "
+                        "own accounts; release, feedback: also hand the release or the feedback out through it")
     parser.add_argument("--student", action="append", help="autograde: only this student (repeatable)")
     parser.add_argument("--force", action="store_true", help="autograde: grade again what was graded before")
     parser.add_argument("--timeout", type=int, default=None, help="autograde: per-cell time limit in seconds")
@@ -70,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.step} needs the assignment, e.g. python -m grading {args.step} sherlock_rnn_vs_gru")
     try:
         course = Course.from_args(args)
-        return STEPS[args.step](course, args.assignment, args)
+        status = STEPS[args.step](course, args.assignment, args)
+        if args.exchange and args.step in AFTER_STEP and not status:  # grading.exchange: the hub's exchange
+            status = AFTER_STEP[args.step](course, args.assignment)
+        return status
     except GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
