@@ -246,3 +246,24 @@ def test_a_rerun_reports_an_unchanged_failed_submission_without_running_it_again
     assert handed_in_again.returncode == 0, handed_in_again.stdout + handed_in_again.stderr
     assert "1 graded, 0 failed, 0 skipped." in handed_in_again.stdout
     assert not record.exists()
+
+
+def test_collect_names_students_from_the_class_list_and_keeps_a_hand_in_time(mini_course, tmp_path):
+    """Formgrader shows each student's name (roster.csv, else the id) and a submission time, never "None"."""
+    from nbgrader.api import Gradebook
+
+    course = mini_course()
+    (course / "roster.csv").write_text("id,first_name,last_name,email\nana,Ana,Lima,ana@example.org\n")
+    inbox = tmp_path / "inbox"
+    for student in ("ana", "ben"):
+        (inbox / student).mkdir(parents=True)
+        nbformat.write(support.released(course, "mini"), inbox / student / "mini.ipynb")
+    done = run_cli(course, "collect", "mini", f"--from={inbox}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", support.COURSE_ID) as gb:
+        names = {s.id: (s.last_name, s.first_name) for s in gb.students}
+    assert names == {"ana": ("Lima", "Ana"), "ben": ("ben", "")}
+    stamp = (course / "submitted" / "ben" / "mini" / "timestamp.txt").read_text()
+    from nbgrader.utils import parse_utc
+
+    assert parse_utc(stamp).year >= 2024
