@@ -164,12 +164,13 @@ def test_feedback_for_every_graded_student_and_grades_csv(graded):
     carol = html_module.unescape((course / "feedback" / "carol" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text())
     assert "failed - make_batches on random ids: make_batches on" in carol and "batch 0 targets" in carol
 
-    result = run_cli(course, "export", ASSIGNMENT, f"--to={course / 'grades.csv'}")
+    result = run_cli(course, "export", f"--to={course / 'grades.csv'}")
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {r["student_id"]: r for r in csv.DictReader((course / "grades.csv").open())}
     assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "frank", "grace"}
-    assert float(rows["alice"]["score"]) == 80 and float(rows["alice"]["max_score"]) == 100
-    assert float(rows["carol"]["score"]) == 45 and float(rows["grace"]["score"]) == 0
+    assert float(rows["alice"][ASSIGNMENT]) == 80 and float(rows["alice"]["max_total"]) == 100
+    assert float(rows["carol"][ASSIGNMENT]) == 45 and float(rows["grace"]["total"]) == 0
+    assert rows["carol"]["last_name"] == "carol"  # no class list: named by id
     assert "still have parts to grade by hand" in result.stdout
 
 
@@ -267,3 +268,16 @@ def test_collect_names_students_from_the_class_list_and_keeps_a_hand_in_time(min
     from nbgrader.utils import parse_utc
 
     assert parse_utc(stamp).year >= 2024
+
+
+def test_grades_csv_has_one_row_per_student_with_every_lab(tmp_path):
+    from grading.export import wide
+
+    rows = [{"assignment": "lab1", "student_id": "ana", "last_name": "Lima", "first_name": "Ana", "email": "",
+             "score": "7"},
+            {"assignment": "lab2", "student_id": "ana", "last_name": "Lima", "first_name": "Ana", "email": "",
+             "score": "3.5"},
+            {"assignment": "lab2", "student_id": "ben", "last_name": "ben", "first_name": "", "email": "", "score": ""}]
+    table = wide(rows, {"lab1": 10.0, "lab2": 5.0})
+    assert [(r["student_id"], r["lab1"], r["lab2"], r["total"], r["max_total"]) for r in table] == [
+        ("ana", 7.0, 3.5, 10.5, 15.0), ("ben", 0.0, 0.0, 0.0, 15.0)]
