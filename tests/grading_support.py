@@ -114,6 +114,7 @@ def new_course(root: Path, assignment: str, notebook: nbformat.NotebookNode, che
 
 def lab_course(root: Path) -> Path:
     """A course with the Sherlock lab's source (without the instructor's checkpoints), released."""
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(REPO / "solutions" / LAB, root / "solutions" / LAB,
                     ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
