@@ -100,7 +100,7 @@ test: $(DEV_STAMP) $(LAB_OVERRIDES) system-deps
 
 # instructors-only
 # make test-scale: the whole-class grading suites and browser walk-throughs (tests marked scale).
-# CI (.ci/run) runs both, on the oldest and the newest Python the README allows.
+# CI (.ci/run) runs both on the newest Python the README allows and make test on the oldest.
 test-scale: $(DEV_STAMP) $(LAB_OVERRIDES) system-deps
 	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m scale $(PYTEST_ARGS)
 
