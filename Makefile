@@ -29,7 +29,7 @@ LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/rnn-course.json
 
 .PHONY: setup setup-dev system-deps sandbox-deps lab test clean-cache FORCE
 # instructors-only
-.PHONY: test-scale release collect autograde feedback export grade student-edition
+.PHONY: test-scale hub-deps release collect autograde feedback export grade student-edition
 # /instructors-only
 
 # Students: the course and what the lectures and the lab need.
@@ -99,9 +99,32 @@ test: $(DEV_STAMP) $(LAB_OVERRIDES) system-deps
 	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not scale" $(PYTEST_ARGS)
 
 # instructors-only
+# The JupyterHub deployment's own environment, for its tests (tests/test_hub*.py): what deploy/hub's set-up
+# builds in /opt/rnn-course/venv. Every hub user runs it, so it comes from a Python any user may run (pyenv's
+# lives in root's private home) and holds the course itself, not a link to this checkout (not editable);
+# it is re-installed when the course's code changes. The hub's proxy comes from npm, as JupyterHub's docs say.
+HUB_PYTHON ?= /usr/bin/python3
+HUB_VENV   ?= .venv-hub
+HUB_STAMP  := $(HUB_VENV)/.course-installed
+hub-deps: $(HUB_STAMP)
+	@command -v configurable-http-proxy >/dev/null 2>&1 || { \
+	  command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES=npm; \
+	  echo "Installing configurable-http-proxy (npm install -g)"; npm install -g --silent configurable-http-proxy; }
+
+$(HUB_STAMP): pyproject.toml Makefile $(shell find helpers grading -name '*.py' 2>/dev/null)
+	@test -x $(HUB_VENV)/bin/python || { echo "Creating the hub's course environment in $(HUB_VENV)/ (from $(HUB_PYTHON))"; \
+	  $(HUB_PYTHON) -m venv $(HUB_VENV); }
+	$(HUB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(HUB_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
+	$(HUB_VENV)/bin/python -m pip install --quiet --force-reinstall --no-deps .
+	$(HUB_VENV)/bin/python -m pip install --quiet '.[grading,hub]'
+	@rm -rf build
+	@touch $@
+
 # make test-scale: the whole-class grading suites and browser walk-throughs (tests marked scale).
-# CI (.ci/run) runs both on the newest Python the README allows and make test on the oldest.
-test-scale: $(DEV_STAMP) $(LAB_OVERRIDES) system-deps
+# With a real JupyterHub (hub-deps). CI (.ci/run) runs both on the newest Python the README allows and make
+# test on the oldest.
+test-scale: $(DEV_STAMP) $(LAB_OVERRIDES) system-deps hub-deps
 	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m scale $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading import failures, parallel, sandbox
+from grading import failures, parallel, roster, sandbox
 from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
 from grading.execute import Executed, Material, Submission
 from grading.inert import strip_control as clean  # student text never reaches a terminal raw
@@ -123,8 +123,7 @@ def plan(course: Course, assignment: str, args) -> Run:
     notebooks = _check_released(course, assignment)
     students = _students(course, assignment, args.student)
     with gradebook_lock(course), course.gradebook() as gb:  # every submitted folder is a student, even if grading fails
-        for student in students:
-            gb.update_or_create_student(student)
+        roster.record(gb, course, students)
     run = Run(course, assignment, students, notebooks, {s: Outcome(s) for s in students}, [],
               course.log_file("autograde", assignment), sandboxed)
     retry = args.force or getattr(args, "retry_failed", False)
@@ -168,6 +167,21 @@ def material(run: Run, args) -> Material:
 
 # --- grade and record ---------------------------------------------------------------------------------------
 
+def _readable(intake):
+    """The submission without a timestamp.txt nbgrader cannot parse (it would stop grading it); notes say so."""
+    from nbgrader.utils import parse_utc
+
+    stamp = intake.files.get("timestamp.txt")
+    if stamp is not None:
+        try:
+            parse_utc(stamp.decode("utf-8").strip())
+        except (ValueError, UnicodeDecodeError, OverflowError):
+            del intake.files["timestamp.txt"]
+            intake.notes.append("timestamp.txt is not a time nbgrader can read; graded without a submission time "
+                                "(so not counted late)")
+    return intake
+
+
 def grade(run: Run, args) -> None:
     """Grade run.todo on the workers; the one writer records each result as it arrives."""
     from grading.collect import intake_limits
@@ -180,11 +194,11 @@ def grade(run: Run, args) -> None:
     limits = intake_limits(run.course)
 
     def files(student: str) -> dict[str, bytes]:
-        return read_submission(run.course.submitted() / student / run.assignment, limits).files
+        return _readable(read_submission(run.course.submitted() / student / run.assignment, limits)).files
 
     def submissions():
         for s in run.todo:
-            intake = read_submission(run.course.submitted() / s / run.assignment, limits)
+            intake = _readable(read_submission(run.course.submitted() / s / run.assignment, limits))
             run.outcomes[s].notes += [clean(n) for n in intake.notes]
             run.prints[s] = fingerprint(intake.files)
             yield Submission(s, intake.files)

@@ -1,4 +1,4 @@
-"""collect: bring submissions into submitted/<student>/<assignment>/, from a folder or nbgrader's exchange.
+"""collect: bring submissions into submitted/<student>/<assignment>/, from a folder or nbgrader's exchange (grading.exchange).
 
 Submissions are read as data (grading.intake): links, devices, FIFOs, oversized files and
 version-control folders are left out and reported against that student, never followed.
@@ -6,6 +6,7 @@ version-control folders are left out and reported against that student, never fo
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 from grading.course import STUDENT_ID, Course, GradingError
@@ -51,6 +52,14 @@ def _report(course: Course, assignment: str, collected: list[str], notes: list[s
         print("  note: " + note)
 
 
+def _handed_in_at(folder: Path) -> bytes | None:
+    """When the files say the work was handed in: the newest modification time of a notebook, as nbgrader writes it."""
+    times = [p.lstat().st_mtime for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink()]
+    if not times:
+        return None
+    return datetime.fromtimestamp(max(times), timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC").encode()
+
+
 def _from_folder(course: Course, assignment: str, source: Path) -> int:
     if not source.is_dir():
         raise GradingError(f"--from {source}: no such folder.")
@@ -67,71 +76,32 @@ def _from_folder(course: Course, assignment: str, source: Path) -> int:
             continue
         inner = folder / assignment
         inner = inner if inner.is_dir() and not inner.is_symlink() else folder
-        if _store(course, assignment, student, read_submission(inner, limits), notes):
+        intake = read_submission(inner, limits)
+        if "timestamp.txt" not in intake.files and (stamp := _handed_in_at(inner)):
+            intake.files["timestamp.txt"] = stamp  # so Formgrader and the late rules have a time to show
+        if _store(course, assignment, student, intake, notes):
             collected.append(student)
+    _record_students(course, collected)
     _report(course, assignment, collected, notes)
     return 0
 
 
-def _from_exchange(course: Course, assignment: str) -> int:
-    """nbgrader's exchange layout, read without following links: the newest submission per student."""
-    from nbgrader.utils import parse_utc
+def _record_students(course: Course, students: list[str]) -> None:
+    """Put the students in the gradebook with their names (grading.roster), if the gradebook exists yet."""
+    from grading import roster
+    from grading.record import gradebook_lock
 
-    root = course.config().Exchange.get("root") or "/srv/nbgrader/exchange"
-    inbound = Path(root) / course.course_id / "inbound"
-    if not inbound.is_dir() or inbound.is_symlink():
-        raise GradingError(
-            f"nbgrader collect could not read the exchange ({inbound} does not exist). "
-            f"Set c.Exchange.root in {course.root / 'nbgrader_config.py'} to the exchange folder your students "
-            f"submit to, and release the assignment there first (`nbgrader release_assignment {assignment}`); "
-            "or collect a folder of submissions with --from FOLDER.")
-    newest: dict[str, tuple] = {}
-    for entry in inbound.iterdir():
-        parts = entry.name.split("+")
-        if len(parts) < 3 or parts[1] != assignment or entry.is_symlink() or not entry.is_dir():
-            continue
-        try:
-            when = parse_utc(parts[2])
-        except ValueError:
-            continue
-        if STUDENT_ID.match(parts[0]) and (parts[0] not in newest or when > newest[parts[0]][0]):
-            newest[parts[0]] = (when, entry)
-    collected, notes = [], []
-    limits = intake_limits(course)
-    for student, (when, entry) in sorted(newest.items()):
-        stamp = course.submitted() / student / assignment / "timestamp.txt"
-        if stamp.is_file() and not stamp.is_symlink() and parse_utc(stamp.read_text().strip()) >= when:
-            continue  # already collected (nbgrader's --update rule)
-        owner = _owner(entry)
-        if owner != student:  # nbgrader's own check: the exchange folder's owner is who submitted
-            notes.append(f"{student}: {entry.name} claims to be submitted by {student} but is owned by "
-                         f"{owner}; cheating attempt?")
-        intake = read_submission(entry, limits)
-        intake.files["timestamp.txt"] = parts_stamp(entry)
-        if _store(course, assignment, student, intake, notes):
-            collected.append(student)
-    _report(course, assignment, collected, notes, " from the exchange")
-    return 0
-
-
-def _owner(path: Path) -> str:
-    import pwd
-
-    uid = path.lstat().st_uid
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def parts_stamp(entry: Path) -> bytes:
-    """The submission time nbgrader's exchange encodes in the folder name."""
-    return entry.name.split("+")[2].encode()
+    if students and course.db.startswith("sqlite:///") and not Path(course.db[len("sqlite:///"):]).is_file():
+        return  # release makes the gradebook; autograde records them then
+    with gradebook_lock(course), course.gradebook() as gb:
+        roster.record(gb, course, students)
 
 
 def collect(course: Course, assignment: str, args) -> int:
-    if args.exchange:
-        return _from_exchange(course, assignment)
+    if args.exchange:  # nbgrader's exchange on a shared machine: grading.exchange
+        from grading.exchange import collect_from_exchange
+
+        return collect_from_exchange(course, assignment)
     if not args.source:
         raise GradingError("Say where the submissions are: --from FOLDER (one sub-folder per student), "
                            "or --exchange for nbgrader's exchange. For an LMS zip download use `nbgrader zip_collect`.")

@@ -73,5 +73,7 @@ def feedback(course: Course, assignment: str, args) -> int:
     if code != 0:
         print(log[-3000:])
         return 1
-    print("Hand them out with `nbgrader release_feedback` (exchange) or upload each HTML to your LMS.")
+    if not getattr(args, "exchange", False):
+        print(f"Hand them out through the exchange with `python -m grading feedback {assignment} --exchange`, "
+              "or upload each HTML to your LMS.")
     return 0

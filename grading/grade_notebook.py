@@ -151,8 +151,11 @@ def execute(p: Plan, nb, course_root: Path) -> dict[int, str | None]:
         answered = run.run(p.questions if not p.failure else [], make_folder)
     finally:
         sandbox.drop_run_folder(kernel)
-    p.notes += [f"cell {i + 1}: {why}; the other cells were graded" for i, why in sorted(run.report.skipped.items())]
-    p.notes += [f"cell {i + 1}: stopped at the {p.settings.cell_timeout} s limit per cell; the rest was graded"
+    def label(i: int) -> str:
+        return nb.cells[i].metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+
+    p.notes += [f"{label(i)}: {why}; the other cells were graded" for i, why in sorted(run.report.skipped.items())]
+    p.notes += [f"{label(i)}: stopped at the {p.settings.cell_timeout} s limit per cell; the rest was graded"
                 for i in run.report.timeouts if i not in run.report.skipped]
     if run.report.deadline_hit:
         p.notes.append(f"the {p.settings.deadline:.0f} s deadline for this notebook passed; what ran was graded")

@@ -55,7 +55,7 @@ def _kind(mode: int) -> str:
     return "special file"
 
 
-def _read_regular(path: Path, limit: int) -> bytes | str:
+def _read_regular(path: Path, limit: int, owner: int | None = None) -> bytes | str:
     """The file's bytes, or a reason it was not read; never follows a link or blocks on a device."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -65,6 +65,8 @@ def _read_regular(path: Path, limit: int) -> bytes | str:
         st = os.fstat(fd)  # of what was opened: no race between the check and the read
         if not stat.S_ISREG(st.st_mode):
             return f"a {_kind(st.st_mode)}, not a file"
+        if owner is not None and st.st_uid != owner:  # the exchange: only the submitter's own files count
+            return f"written by uid {st.st_uid}, not by the student who submitted"
         if st.st_size > limit:
             return f"{st.st_size / 1e6:.1f} MB, over the {limit / 1e6:.0f} MB limit"
         chunks, size = [], 0
@@ -78,8 +80,11 @@ def _read_regular(path: Path, limit: int) -> bytes | str:
         os.close(fd)
 
 
-def read_submission(folder: Path, limits: IntakeLimits = IntakeLimits()) -> Intake:
-    """Read every regular file under folder (links, devices, FIFOs and clutter left out, with notes)."""
+def read_submission(folder: Path, limits: IntakeLimits = IntakeLimits(), owner: int | None = None) -> Intake:
+    """Read every regular file under folder (links, devices, FIFOs and clutter left out, with notes).
+
+    With owner (a uid), files that another user wrote are left out too.
+    """
     out = Intake()
     budget = int(limits.max_total_mb * 1e6)
 
@@ -108,7 +113,7 @@ def read_submission(folder: Path, limits: IntakeLimits = IntakeLimits()) -> Inta
             elif len(out.files) >= limits.max_files:
                 out.notes.append(f"{name}: more than {limits.max_files} files; left out")
             else:
-                data = _read_regular(Path(entry.path), min(int(limits.max_file_mb * 1e6), max(budget, 0)))
+                data = _read_regular(Path(entry.path), min(int(limits.max_file_mb * 1e6), max(budget, 0)), owner)
                 if isinstance(data, str):
                     if budget < limits.max_file_mb * 1e6 and "limit" in data:
                         data = f"the submission's files pass the {limits.max_total_mb:.0f} MB total"

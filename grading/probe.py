@@ -75,17 +75,19 @@ def raised(err: BaseException) -> Raised:
 
 # --- encoding (in the kernel) -----------------------------------------------------------------------
 
-def encode(value) -> tuple[bytes, bytes]:
-    """(JSON bytes, safetensors bytes) for a tree of plain data; TooLarge past the limits."""
-    import sys
+class _Encoder:
+    """Turns a value into JSON-able plain data, collecting its tensors; TooLarge past the limits."""
 
-    torch = sys.modules.get("torch")  # no tensor can be in the answer unless torch was imported: skip its import
-    tensors: dict = {}
-    state = {"items": 0, "bytes": 0}
+    def __init__(self):
+        import sys
 
-    def plain(x, depth):
-        state["items"] += 1
-        if state["items"] > MAX_ITEMS or depth > MAX_DEPTH:
+        self.torch = sys.modules.get("torch")  # no tensor can be in the answer unless torch was imported
+        self.tensors: dict = {}
+        self.items = self.bytes = 0
+
+    def plain(self, x, depth: int = 0):
+        self.items += 1
+        if self.items > MAX_ITEMS or depth > MAX_DEPTH:
             raise TooLarge(f"more than {MAX_ITEMS:,} items or deeper than {MAX_DEPTH}")
         if x is None or x is True or x is False:
             return x
@@ -93,13 +95,15 @@ def encode(value) -> tuple[bytes, bytes]:
             return {"$raised": x.name, "builtin": x.builtin, "message": x.message}
         if isinstance(x, Missing):
             return {"$missing": x.name}
-        if torch is not None and isinstance(x, torch.Tensor):
-            return {"$tensor": tensor(x)}
-        cls = type(x)
-        module = getattr(cls, "__module__", "")
+        if self.torch is not None and isinstance(x, self.torch.Tensor):
+            return {"$tensor": self.tensor(x)}
+        module = getattr(type(x), "__module__", "")
         if module == "numpy" or module.startswith("numpy."):
-            return numpy_value(x, depth)
-        # int/float/str subclasses lose their overrides: the base class's own slots read the value
+            return self.numpy_value(x, depth)
+        return self.builtin(x, depth, module)
+
+    def builtin(self, x, depth: int, module: str):
+        # int/float/str/list/dict subclasses lose their overrides: the base class's own slots read the value
         if isinstance(x, int):
             return int.__index__(x)
         if isinstance(x, float):
@@ -107,53 +111,57 @@ def encode(value) -> tuple[bytes, bytes]:
             return f if math.isfinite(f) else {"$float": repr(f)}
         if isinstance(x, str):
             s = str.__str__(x)
-            state["bytes"] += len(s)
-            if state["bytes"] > MAX_JSON_BYTES:
+            self.bytes += len(s)
+            if self.bytes > MAX_JSON_BYTES:
                 raise TooLarge("more than 4 MB of text")
             return s
-        if isinstance(x, (list, tuple)):
-            items = [plain(v, depth + 1) for v in (list.__iter__(x) if isinstance(x, list) else tuple.__iter__(x))]
-            return items if isinstance(x, list) else {"$tuple": items}
+        if isinstance(x, list):
+            return [self.plain(v, depth + 1) for v in list.__iter__(x)]
+        if isinstance(x, tuple):
+            return {"$tuple": [self.plain(v, depth + 1) for v in tuple.__iter__(x)]}
         if isinstance(x, dict):
-            return {"$dict": [[plain(k, depth + 1), plain(dict.__getitem__(x, k), depth + 1)]
+            return {"$dict": [[self.plain(k, depth + 1), self.plain(dict.__getitem__(x, k), depth + 1)]
                               for k in list(dict.__iter__(x))]}
-        return {"$unsupported": cls.__name__ if module == "builtins" else "", "builtin": module == "builtins"}
+        return {"$unsupported": type(x).__name__ if module == "builtins" else "", "builtin": module == "builtins"}
 
-    def numpy_value(x, depth):
+    def numpy_value(self, x, depth: int):
         import numpy as np
 
         if isinstance(x, np.ndarray):
             if x.dtype == object:
                 return {"$unsupported": "ndarray", "builtin": True}
-            import torch as th
+            import torch
 
-            return {"$tensor": tensor(th.from_numpy(np.array(x, copy=True)))}
+            return {"$tensor": self.tensor(torch.from_numpy(np.array(x, copy=True)))}
         if isinstance(x, np.generic):
-            return plain(x.item(), depth)
+            return self.plain(x.item(), depth)
         return {"$unsupported": "", "builtin": False}
 
-    def tensor(t):
-        import torch as th
+    def tensor(self, t) -> str:
+        import torch
 
-        plain_t = th.Tensor._make_subclass(th.Tensor, t.detach()).to("cpu", copy=True).contiguous()
-        if plain_t.is_sparse or plain_t.is_quantized or plain_t.is_complex():
+        plain = torch.Tensor._make_subclass(torch.Tensor, t.detach()).to("cpu", copy=True).contiguous()
+        if plain.is_sparse or plain.is_quantized or plain.is_complex():
             raise TooLarge("a sparse, quantized or complex tensor")  # not plain data here
-        state["bytes"] += plain_t.numel() * plain_t.element_size()
-        if state["bytes"] > MAX_TENSOR_BYTES:
+        self.bytes += plain.numel() * plain.element_size()
+        if self.bytes > MAX_TENSOR_BYTES:
             raise TooLarge(f"more than {MAX_TENSOR_BYTES // 2**20} MB of tensors")
-        key = f"t{len(tensors)}"
-        tensors[key] = plain_t
+        key = f"t{len(self.tensors)}"
+        self.tensors[key] = plain
         return key
 
-    tree = plain(value, 0)
-    text = json.dumps(tree, allow_nan=False).encode("utf-8")
+
+def encode(value) -> tuple[bytes, bytes]:
+    """(JSON bytes, safetensors bytes) for a tree of plain data; TooLarge past the limits."""
+    encoder = _Encoder()
+    text = json.dumps(encoder.plain(value), allow_nan=False).encode("utf-8")
     if len(text) > MAX_JSON_BYTES:
         raise TooLarge("more than 4 MB of JSON")
-    if not tensors:
+    if not encoder.tensors:
         return text, b""
     from safetensors.torch import save
 
-    return text, save(tensors)
+    return text, save(encoder.tensors)
 
 
 # --- decoding (in the judge, or in the kernel for the inputs) ---------------------------------------

@@ -139,6 +139,61 @@ def python_paths(python: str) -> list[Path]:
     return out
 
 
+def _namespaces() -> list[str]:
+    """Everything but the user namespace when root (setpriv then drops to an unprivileged uid);
+    an unprivileged user namespace otherwise."""
+    args = ["--die-with-parent", "--new-session",
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if os.geteuid() == 0:
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args += ["--unshare-user", "--disable-userns"]
+    return args + ["--hostname", "sandbox"]
+
+
+class _Mounts:
+    """bwrap's file-system arguments, making the folders on the way to each mount point."""
+
+    def __init__(self, ns: SandboxConfig):
+        # The private /tmp and /dev/shm come first: paths bound afterwards (a virtualenv or a
+        # course that lives under /tmp) are mounted on top of them instead of being hidden.
+        self.args = ["--proc", "/proc", "--dev", "/dev",
+                     "--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/tmp",
+                     "--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/dev/shm",
+                     # a writable matplotlib cache folder, seeded with the grader's font list (a second per kernel)
+                     "--perms", "1777", "--dir", "/tmp/.matplotlib"]
+        self.made: set[Path] = {Path("/tmp"), Path("/tmp/.matplotlib"), Path("/dev")}
+
+    def parents(self, path: Path) -> None:
+        # Folders bwrap makes on the way to a mount point get mode 0755 (bwrap's own default is
+        # 0700), so that an unprivileged process can walk down to the mount.
+        for d in reversed(path.parents[:-1]):  # leave out "/"
+            if d not in self.made:
+                self.made.add(d)
+                self.args.extend(["--perms", "0755", "--dir", str(d)])
+
+    def bind(self, kind: str, path: Path) -> None:
+        self.parents(path)
+        self.args.extend([kind, str(path), str(path)])
+
+    def system(self, python: str, ro) -> None:
+        for name in SYSTEM_DIRS:
+            path = Path("/") / name
+            if path.is_symlink():  # merged /usr: /lib -> usr/lib
+                self.args += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                self.bind("--ro-bind", path)
+        for name in ETC_ENTRIES:
+            if (Path("/etc") / name).exists():
+                self.bind("--ro-bind", Path("/etc") / name)
+        seen: set[Path] = set()
+        for p in python_paths(python) + [Path(p) for p in ro]:
+            p = Path(os.path.abspath(p))
+            if p.exists() and p not in seen:
+                seen.add(p)
+                self.bind("--ro-bind", p)
+
+
 def build_command(
     ns: SandboxConfig,
     inner: list[str],
@@ -149,71 +204,21 @@ def build_command(
     env: dict[str, str] | None = None,
 ) -> list[str]:
     """The full ``bwrap ... prlimit ... [setpriv ...] inner`` command line."""
-    bwrap = shutil.which("bwrap") or "bwrap"
-    root = os.geteuid() == 0
-    args = [bwrap, "--die-with-parent", "--new-session"]
-    # Namespaces: everything but the user namespace when root (then setpriv drops to
-    # an unprivileged uid); an unprivileged user namespace otherwise.
-    args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-    if root:
-        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    else:
-        args += ["--unshare-user", "--disable-userns"]
-    args += ["--hostname", "sandbox"]
-
-    # The private /tmp and /dev/shm come first: paths bound afterwards (a virtualenv or a
-    # course that lives under /tmp) are mounted on top of them instead of being hidden.
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/tmp"]
-    args += ["--perms", "1777", "--size", str(ns.tmp_mb * MiB), "--tmpfs", "/dev/shm"]
-    # A writable matplotlib cache folder, seeded below with the grader's font list so that
-    # each kernel does not rebuild it (about a second per submission).
-    args += ["--perms", "1777", "--dir", "/tmp/.matplotlib"]
-    made: set[Path] = {Path("/tmp"), Path("/tmp/.matplotlib"), Path("/dev")}
-
-    def parents(path: Path) -> None:
-        # Folders bwrap makes on the way to a mount point get mode 0755 (bwrap's own
-        # default is 0700), so that an unprivileged kernel can walk down to the mount.
-        for d in reversed(path.parents[:-1]):  # leave out "/"
-            if d not in made:
-                made.add(d)
-                args.extend(["--perms", "0755", "--dir", str(d)])
-
-    def bind(kind: str, path: Path) -> None:
-        parents(path)
-        args.extend([kind, str(path), str(path)])
-
-    for name in SYSTEM_DIRS:
-        path = Path("/") / name
-        if path.is_symlink():  # merged /usr: /lib -> usr/lib
-            args += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            bind("--ro-bind", path)
-    for name in ETC_ENTRIES:
-        path = Path("/etc") / name
-        if path.exists():
-            bind("--ro-bind", path)
-    seen: set[Path] = set()
-    for p in python_paths(inner[0]) + [Path(p) for p in ns.ro]:
-        p = Path(os.path.abspath(p))
-        if p.exists() and p not in seen:
-            seen.add(p)
-            bind("--ro-bind", p)
-    for p in rw:
-        bind("--bind", Path(p))
-    bind("--bind", workdir)
-    for fd, dest in data_files:  # copies (e.g. the connection file), readable by the kernel only
-        parents(Path(dest))
-        args += ["--perms", "0444", "--ro-bind-data", str(fd), dest]
+    mounts = _Mounts(ns)
+    mounts.system(inner[0], ns.ro)
+    for p in [*rw, workdir]:
+        mounts.bind("--bind", Path(p))
+    for fd, dest in data_files:  # copies (e.g. the connection file), readable by the process only
+        mounts.parents(Path(dest))
+        mounts.args += ["--perms", "0444", "--ro-bind-data", str(fd), dest]
     # Nothing else is writable: the sandbox's own root and /dev become read-only.
-    args += ["--remount-ro", "/dev", "--remount-ro", "/"]
-    args += ["--chdir", str(workdir), "--clearenv"]
+    args = [shutil.which("bwrap") or "bwrap", *_namespaces(), *mounts.args, "--remount-ro", "/dev", "--remount-ro", "/",
+            "--chdir", str(workdir), "--clearenv"]
     for key, value in (env or {}).items():
         args += ["--setenv", key, value]
     args += ["--", shutil.which("prlimit") or "prlimit", *_limits_args(ns), "--"]
-    if root:
-        args += [shutil.which("setpriv") or "setpriv", f"--reuid={ns.uid}", f"--regid={ns.gid}",
-                 "--clear-groups", "--"]
+    if os.geteuid() == 0:
+        args += [shutil.which("setpriv") or "setpriv", f"--reuid={ns.uid}", f"--regid={ns.gid}", "--clear-groups", "--"]
     return args + list(inner)
 
 

@@ -7,6 +7,7 @@ nbgrader's Gradebook, as nbgrader's own test suite does.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -205,3 +207,68 @@ def run_reference(folder: Path, environment: dict) -> Path:
     found = sorted(p.name for p in (folder / "checkpoints" / "fast").glob("*.pt"))
     assert found == ["gru.pt", "rnn.pt"], f"the reference run left checkpoints {found}, expected gru.pt and rnn.pt"
     return folder
+
+
+# --- a real Jupyter server, as `make lab` starts one -----------------------------------------------------------------
+
+def venv_bin() -> Path:
+    """The folder `make lab` puts first on PATH: the course's .venv/bin, or this interpreter's."""
+    folder = REPO / ".venv" / "bin"
+    return folder if (folder / "jupyter").exists() else Path(sys.executable).parent
+
+
+def _answers(port: int, token: str) -> bool:
+    import http.client
+
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/api/status", headers={"Authorization": f"token {token}"})
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def jupyter_server(folder: Path, home: Path, *, app: str = "lab", path_first: Path | None = None, **extra: str):
+    """``jupyter lab`` (or ``server``) in folder with a private home; yields {url, token, log, folder}."""
+    import secrets
+
+    home.mkdir(parents=True, exist_ok=True)
+    token, port = secrets.token_hex(16), free_port()
+    environment = {k: v for k, v in env(**extra).items() if not k.startswith(("JUPYTER", "JPY_"))}
+    environment.update(
+        PATH=os.pathsep.join(str(p) for p in (path_first, venv_bin()) if p) + os.pathsep + environment["PATH"],
+        HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / ".ipython"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
+    command = [str(venv_bin() / "jupyter"), app, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log_path = home / f"{app}.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=folder, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        stop = time.monotonic() + 90
+        while not _answers(port, token):
+            if process.poll() is not None or time.monotonic() > stop:
+                raise RuntimeError(f"Jupyter did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.25)
+        yield {"url": f"http://127.0.0.1:{port}", "token": token, "log": log_path, "folder": folder}
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def api(server: dict, method: str, path: str, timeout: int = 600) -> dict:
+    """A call to the server's REST API (Formgrader's buttons call these), as JSON."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(server["url"] + path, method=method, data=b"" if method == "POST" else None,
+                                     headers={"Authorization": f"token {server['token']}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode())

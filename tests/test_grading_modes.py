@@ -23,8 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import grading_support as support
 from grading_support import sandbox_flags
-from mini_assignment import fill_answers, source_notebook
+from mini_assignment import CHECKS, fill_answers, source_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "mini"
@@ -34,7 +35,7 @@ NOBODY = 65534
 BWRAP = shutil.which("bwrap")
 
 pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="exchange permissions and the sandbox need Linux"),
-              pytest.mark.timeout(300)]
+              pytest.mark.timeout(900)]
 
 
 # The kernel says where it runs: the sandbox's hostname is "sandbox".
@@ -45,14 +46,8 @@ ANSWERS = {  # student -> (add, mul, expected score)
 }
 
 
-def _env(**extra: str) -> dict:
-    return {**os.environ, "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-            # nbgrader runs `alembic` from PATH: the environment's bin folder must be on it
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
-
-
 def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=240)
+    return subprocess.run(cmd, cwd=cwd, env=env or support.env(), capture_output=True, text=True, timeout=600)
 
 
 def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
@@ -61,7 +56,7 @@ def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def nbgrader(cwd: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "nbgrader", *args], cwd, _env(**({"HOME": str(home)} if home else {})))
+    return _run([sys.executable, "-m", "nbgrader", *args], cwd, support.env(**({"HOME": str(home)} if home else {})))
 
 
 def _answer(nb, student: str):
@@ -97,15 +92,7 @@ def base():
 @pytest.fixture(scope="module")
 def template(base) -> Path:
     """A course with the assignment in solutions/ and released into assignments/ (with its gradebook)."""
-    course = base / "template"
-    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    nb = source_notebook("Grading-modes test assignment")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, course / "solutions" / ASSIGNMENT / NOTEBOOK)
-    done = grade(course, "release", ASSIGNMENT)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return course
+    return support.new_course(base / "template", ASSIGNMENT, source_notebook("Grading-modes test assignment"), CHECKS)
 
 
 def _course(template: Path, root: Path, exchange: Path | None = None) -> Path:
@@ -119,7 +106,22 @@ def _course(template: Path, root: Path, exchange: Path | None = None) -> Path:
 
 # --- collect --exchange ----------------------------------------------------------------------
 
-def test_exchange_round_trip_collect_and_autograde(template, base):
+@pytest.fixture
+def unix_students():
+    """Throw-away Unix accounts for alice and bob: collect takes a submission's owner as its author."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("making Unix accounts needs root and useradd")
+    names = {student: f"gm{os.getpid() % 10000}{student}" for student in ANSWERS}
+    for name in names.values():
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    yield names
+    for name in names.values():
+        subprocess.run(["userdel", name], check=False)
+
+
+def test_exchange_round_trip_collect_and_autograde(template, base, unix_students):
+    import pwd
+
     root = base / "exchange_ok"
     exchange = root / "exchange"
     exchange.mkdir(parents=True)
@@ -130,26 +132,33 @@ def test_exchange_round_trip_collect_and_autograde(template, base):
     assert (exchange / COURSE_ID / "outbound" / ASSIGNMENT / NOTEBOOK).is_file()
 
     student_flags = [f"--course={COURSE_ID}", f"--Exchange.root={exchange}"]
-    for student in ANSWERS:
+    inbound = exchange / COURSE_ID / "inbound"
+    for student, user in unix_students.items():
         home = root / f"home_{student}"  # no nbgrader_config.py here: students only know the exchange
         home.mkdir()
         done = nbgrader(home, "fetch_assignment", ASSIGNMENT, *student_flags, home=home)
         assert done.returncode == 0, done.stdout + done.stderr
         fetched = home / ASSIGNMENT / NOTEBOOK
         nbformat.write(_answer(nbformat.read(fetched, as_version=4), student), fetched)
-        done = nbgrader(home, "submit", ASSIGNMENT, *student_flags, f"--CourseDirectory.student_id={student}",
+        before = set(inbound.iterdir())
+        done = nbgrader(home, "submit", ASSIGNMENT, *student_flags, f"--CourseDirectory.student_id={user}",
                         home=home)
         assert done.returncode == 0, done.stdout + done.stderr
-    assert len(list((exchange / COURSE_ID / "inbound").iterdir())) == len(ANSWERS)
+        # This process is root: hand the new folder to the student, as their own submit would have made it.
+        entry = pwd.getpwnam(user)
+        for folder, _, files in os.walk(*(set(inbound.iterdir()) - before)):
+            for path in [folder, *(os.path.join(folder, f) for f in files)]:
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+    # A folder named after alice but written by root (anyone else): never collected as alice's.
+    forged = inbound / f"{unix_students['alice']}+{ASSIGNMENT}+2999-01-01 00:00:00.000000 UTC+forged"
+    shutil.copytree(exchange / COURSE_ID / "outbound" / ASSIGNMENT, forged)
 
     done = grade(course, "collect", ASSIGNMENT, "--exchange")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Collected 2 new submission(s) of {ASSIGNMENT} from the exchange" in done.stdout
-    assert "alice, bob" in done.stdout
-    # Every student submitted as root here, so nbgrader's owner check must speak up, and be shown.
-    assert "claims to be submitted by alice but is owned by root; cheating attempt?" in done.stdout
-    for student in ANSWERS:
-        folder = course / "submitted" / student / ASSIGNMENT
+    assert f"claims to be {unix_students['alice']}'s submission but was written by root" in done.stdout
+    for student, user in unix_students.items():
+        folder = course / "submitted" / user / ASSIGNMENT
         assert (folder / "timestamp.txt").is_file()
         cells = nbformat.read(folder / NOTEBOOK, as_version=4).cells
         assert any(c.source == ANSWERS[student][0] for c in cells), f"{student}'s own answer was not collected"
@@ -157,10 +166,11 @@ def test_exchange_round_trip_collect_and_autograde(template, base):
     flags = sandbox_flags()
     done = grade(course, "autograde", ASSIGNMENT, "--timeout=20", *flags)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert _scores(course) == {s: expected for s, (_, _, expected) in ANSWERS.items()}, done.stdout
-    assert "alice  3/3 autograded" in done.stdout and "bob    1/3 autograded" in done.stdout
+    assert _scores(course) == {user: ANSWERS[s][2] for s, user in unix_students.items()}, done.stdout
+    assert f"{unix_students['alice']}  3/3 autograded" in done.stdout
+    assert f"{unix_students['bob']}    1/3 autograded" in done.stdout
     if not flags:
-        assert "(sandboxed)" in done.stdout
+        assert "(sandboxed, fast mode)" in done.stdout
 
 
 def test_collect_from_a_missing_or_empty_exchange_says_what_to_fix(template, base):
@@ -170,7 +180,7 @@ def test_collect_from_a_missing_or_empty_exchange_says_what_to_fix(template, bas
     done = grade(course, "collect", ASSIGNMENT, "--exchange")
     assert done.returncode == 2, done.stdout + done.stderr
     assert str(missing) in done.stderr  # nbgrader's reason, with the folder it looked in
-    assert f"Set c.Exchange.root in {course / 'nbgrader_config.py'}" in done.stderr
+    assert f"{course / 'nbgrader_config.py'}" in done.stderr and "c.Exchange.root" in done.stderr
     assert "--from FOLDER" in done.stderr
     assert not (course / "submitted").exists()
 
@@ -178,7 +188,7 @@ def test_collect_from_a_missing_or_empty_exchange_says_what_to_fix(template, bas
     done = grade(course, "collect", ASSIGNMENT, "--exchange")
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"{missing / COURSE_ID / 'inbound'}" in done.stderr
-    assert f"nbgrader release_assignment {ASSIGNMENT}" in done.stderr
+    assert f"python -m grading release {ASSIGNMENT} --exchange" in done.stderr
 
 
 # --- grading as an ordinary user -------------------------------------------------------------
@@ -229,7 +239,9 @@ def _nobody_env(home: Path, path_first: Path | None = None) -> dict:
     path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
     return {"HOME": str(home), "USER": "nobody", "LOGNAME": "nobody", "LANG": "C.UTF-8",
             "PATH": f"{path_first}:{path}" if path_first else path,
-            "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+            "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+            "COURSE_GRADING_SECRET": support.SECRET, **({"COURSE_DATA_MIRROR": str(support.SHARED_DATA)}
+                                                        if support.SHARED_DATA.is_dir() else {})}
 
 
 def _nobody_course(template: Path, root: Path) -> Path:
@@ -279,7 +291,7 @@ def test_ordinary_user_grades_sandboxed_or_is_told_to_use_no_sandbox(template, b
     done = _grade_as(prefix, env, course, "autograde", ASSIGNMENT, "--timeout=20")
     if _userns_works(prefix, env):  # this box: unprivileged user namespaces are allowed
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "(sandboxed)" in done.stdout
+        assert "(sandboxed, fast mode)" in done.stdout
         assert _scores(course) == {"alice": 3.0}, done.stdout
         assert "WHO sandbox 65534" in _outputs(course, "alice")  # in the sandbox, as the grader's uid
         assert (course / "autograded" / "alice" / ASSIGNMENT / NOTEBOOK).stat().st_uid == NOBODY

@@ -2,7 +2,7 @@
 
 Everything here runs the real course command (``python -m grading``, which runs the real
 ``nbgrader``) on a temporary course directory with a fresh gradebook. The course holds a small
-assignment with solutions and hidden tests in ``solutions/``, released with nbgrader. Each
+assignment with solutions in ``solutions/`` and its hidden checks in ``checks.py`` beside it, released with nbgrader. Each
 hostile student attacks in one answer cell and answers the other question honestly, so
 "contained" is checked as exact scores: the attack earns nothing, the honest part still counts.
 
@@ -27,9 +27,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mini_assignment import fill_answers, source_notebook
+import grading_support as support
+from mini_assignment import CHECKS, fill_answers, source_notebook
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = support.REPO
 ASSIGNMENT = "sbx"
 NOTEBOOK = "work"
 TIMEOUT = 8  # per-cell time limit for these runs (s)
@@ -52,18 +53,18 @@ def sandbox_works():
 HONEST_ADD = "def add(a, b):\n    return a + b"
 HONEST_MUL = "def mul(a, b):\n    return a * b"
 
-# Walks the file system for notebooks with solutions or hidden tests, prints what it found and
+# Walks the file system for notebooks with solutions and for hidden checks, prints what it found and
 # runs the solution code it finds (which would define a correct add()).
 SNOOP = textwrap.dedent('''
     import json, os
     PRUNE = {"proc", "sys", "dev", "usr", "site-packages", "lib", "lib64", "include", ".git", "node_modules"}
-    SOLUTION, HIDDEN = "### BEGIN " + "SOLUTION", "### BEGIN " + "HIDDEN TESTS"  # not its own text
+    SOLUTION, HIDDEN = "### BEGIN " + "SOLUTION", "C" + "HECKS = ["  # not its own text
     found = []
     for top in TOPS:
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = [d for d in dirnames if d not in PRUNE]
             for name in filenames:
-                if name.endswith(".ipynb"):
+                if name.endswith((".ipynb", ".py")):
                     path = os.path.join(dirpath, name)
                     try:
                         text = open(path).read()
@@ -193,8 +194,8 @@ CONTROL = ("honest_full", "snoop", "peek", "zz_dbwriter")  # graded with --no-sa
 TOPS_SANDBOXED = ["/", "../../..", "~"]
 TOPS_CONTROL = ["../../.."]
 
-SANDBOX_ENV = {  # low limits for the test machine (the defaults are in grading.sandbox.Limits)
-    "COURSE_SANDBOX_MEMORY_MB": "768",
+SANDBOX_ENV = {  # low limits for the test machine (the defaults are in grading.sandbox.SandboxConfig)
+    "COURSE_SANDBOX_MEMORY_MB": "1024",  # a Python 3.13 kernel importing torch needs more than 768 MB
     "COURSE_SANDBOX_NPROC": "48",
     "COURSE_SANDBOX_WALL_SECONDS": "120",
     "COURSE_SANDBOX_CPU_SECONDS": "120",
@@ -202,14 +203,8 @@ SANDBOX_ENV = {  # low limits for the test machine (the defaults are in grading.
 }
 
 
-def _grade(course: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "grading", *args, f"--course-dir={course}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {}),
-             # nbgrader runs `alembic` from PATH: the environment's bin folder must be on it
-             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
-    )
+def _grade(course: Path, step: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return support.run_cli(course, step, *args, timeout=900, **(env or {}))
 
 
 def _attack_prelude(tops: list[str], notebook: str, course_root: str = "") -> str:
@@ -220,15 +215,8 @@ def _attack_prelude(tops: list[str], notebook: str, course_root: str = "") -> st
 
 def _release(root: Path) -> Path:
     """A course with the assignment in solutions/ and its nbgrader release in assignments/."""
-    course = root / "course"
-    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
-    nb = source_notebook("Sandbox test assignment")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, course / "solutions" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
-    done = _grade(course, "release", ASSIGNMENT)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return course
+    return support.new_course(root / "course", ASSIGNMENT, source_notebook("Sandbox test assignment"), CHECKS,
+                              name=NOTEBOOK)
 
 
 def _make_course(template: Path, root: Path, students, tops: list[str], aim_at_course: bool = False) -> Path:
@@ -287,8 +275,8 @@ def _processes_in(course: Path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory) -> Path:
-    return _release(tmp_path_factory.mktemp("template"))
+def template(shared_tmp) -> Path:
+    return _release(shared_tmp / "sandbox-template")
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +293,7 @@ def sandboxed_run(sandbox_works, template, tmp_path_factory):
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     start = time.perf_counter()
-    done = _grade(course, "autograde", ASSIGNMENT, f"--timeout={TIMEOUT}", env=SANDBOX_ENV)
+    done = _grade(course, "autograde", ASSIGNMENT, f"--timeout={TIMEOUT}", "--workers=2", env=SANDBOX_ENV)
     seconds = time.perf_counter() - start
     stop.set()
     sampler.join()
@@ -316,7 +304,7 @@ def sandboxed_run(sandbox_works, template, tmp_path_factory):
 def test_every_student_gets_exactly_the_score_earned(sandboxed_run):
     course, done, log, _, _ = sandboxed_run
     summary = done.stdout + done.stderr
-    assert "(sandboxed)" in summary, summary
+    assert "(sandboxed, fast mode)" in summary, summary
     scores = _scores(course)
     for student, (_, _, expected) in STUDENTS.items():
         if student == "forkbomb":
@@ -449,14 +437,9 @@ def test_sandbox_dies_with_the_grading_process(sandbox_works, tmp_path):
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
         from jupyter_client.manager import KernelManager
-        from traitlets.config import Config
         from grading import sandbox
-        config = Config()
-        for arg in sandbox.nbgrader_args({str(tmp_path)!r}):
-            key, value = arg[2:].split("=", 1)
-            if key.startswith("KernelManager."):
-                config.KernelManager[key.split(".")[1]] = value
-        km = KernelManager(kernel_name=sandbox.KERNEL_NAME, config=config)
+        settings = sandbox.kernel_settings({str(tmp_path)!r})
+        km = KernelManager(kernel_name=settings["kernel_name"], transport="ipc", ip=settings["ip"])
         km.start_kernel(cwd={str(workdir)!r})
         kc = km.client(); kc.start_channels(); kc.wait_for_ready(timeout=120)
         kc.execute("import os, time\\nfor _ in range(3):\\n    os.fork() or time.sleep(600)")
@@ -483,7 +466,43 @@ def test_sandbox_dies_with_the_grading_process(sandbox_works, tmp_path):
     assert _processes_in(workdir) == []
 
 
-LAB = "sherlock_rnn_vs_gru"
+LAB = support.LAB
+
+
+def test_the_judge_sees_only_what_it_needs(sandbox_works, tmp_path):
+    """The judge (a lab's checks) runs sandboxed too: no network, no course, no gradebook, as another uid."""
+    from grading.judge import JudgeProcess
+
+    course = support.new_course(tmp_path / "course", "mini", source_notebook(), CHECKS, release=False)
+    (course / "gradebook.db").write_bytes(b"the gradebook")
+    checks = tmp_path / "checks.py"
+    checks.write_text(textwrap.dedent(f'''
+        import os, socket
+        from grading.spec import Check, Fail
+
+        def judge(inputs, answer, ctx):
+            seen = [p for p in ({str(course)!r}, {str(course / "gradebook.db")!r}, {str(REPO / "solutions")!r},
+                                os.path.expanduser("~/.config/rnn-course")) if os.path.exists(p)]
+            try:
+                socket.create_connection(("1.1.1.1", 53), timeout=2)
+                net = "open"
+            except OSError:
+                net = "closed"
+            raise Fail(f"SEEN {{seen}} NET {{net}} UID {{os.getuid()}}")
+
+        CHECKS = [Check("c", "what the judge sees", 1, judge)]
+        '''))
+    from grading.sandbox import SandboxConfig
+
+    judge = JudgeProcess(checks, SandboxConfig.from_env())
+    try:
+        judge.request({"op": "draw", "seed": 1, "fast": True, "cells": None, "folder": str(judge.folder / "q")}, 120)
+        result = judge.request({"op": "judge", "answers": {}, "files": str(judge.folder / "files")}, 120)["results"][0]
+    finally:
+        judge.close()
+    assert result["message"].startswith("SEEN [] NET closed"), result
+    if os.geteuid() == 0:
+        assert not result["message"].endswith("UID 0")
 
 
 @pytest.mark.skipif(not (REPO / "assignments" / LAB / f"{LAB}.ipynb").is_file(), reason="lab not released yet")
@@ -496,19 +515,8 @@ def test_attacks_on_the_lab_are_contained(sandbox_works, tmp_path):
     honest_full's) and extra credit if they got through. Expected marks are the points of the
     tests of those parts, read from the source notebook.
     """
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    shutil.copytree(REPO / "solutions" / LAB, course / "solutions" / LAB,
-                    ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints"))
-    done = _grade(course, "release", LAB)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-    def answer(grade_id: str) -> str:
-        nb = nbformat.read(course / "solutions" / LAB / f"{LAB}.ipynb", as_version=4)
-        source = next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-        return "\n".join(line for line in source.splitlines() if "### BEGIN SOLUTION" not in line
-                         and "### END SOLUTION" not in line)
+    course = support.lab_course(support.shared_folder("rnn-sandbox-lab-"))
+    answer = support.solution_source
 
     prelude = _attack_prelude(TOPS_SANDBOXED, f"{LAB}.ipynb")
     plan = {
@@ -535,8 +543,8 @@ def test_attacks_on_the_lab_are_contained(sandbox_works, tmp_path):
     part_a = points["vocab_tests"]
     part_c = points["gru_shape_tests"] + points["gru_match_tests"]
 
-    done = _grade(course, "autograde", LAB, "--timeout=30", env={**SANDBOX_ENV, "COURSE_FAST": "1"})
-    assert "(sandboxed)" in done.stdout, done.stdout + done.stderr
+    done = _grade(course, "autograde", LAB, "--timeout=30", env=SANDBOX_ENV)
+    assert "(sandboxed, fast mode)" in done.stdout, done.stdout + done.stderr
     scores = _scores(course)
     assert set(plan) <= set(scores), done.stdout[-3000:]
     assert scores["honest_full"] == (part_a + part_c, 0.0), (scores, done.stdout[-3000:])
