@@ -27,7 +27,7 @@ STAMP := $(VENV)/.course-installed
 DEV_STAMP := $(VENV)/.course-installed-dev
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/rnn-course.json
 
-.PHONY: setup setup-dev system-deps sandbox-deps lab test clean-cache FORCE
+.PHONY: setup setup-dev system-deps sandbox-deps lab test html clean-cache FORCE
 # instructors-only
 .PHONY: test-scale hub-deps release collect autograde feedback export grade student-edition
 # /instructors-only
@@ -153,6 +153,13 @@ STUDENT_EDITION ?= ../rnn-course-students
 student-edition: $(DEV_STAMP)
 	$(PY) -m grading publish --to $(STUDENT_EDITION)
 # /instructors-only
+
+# Accessible HTML (WCAG 2.1 AA, offline, math as MathML) of the lectures and the released lab, one file per
+# notebook, for an LMS or a website; it names every figure that still lacks a description (docs/accessibility.md).
+HTML_SOURCES ?= lectures assignments
+HTML_DIR ?= build/html
+html: $(STAMP)
+	$(PY) -m helpers.export $(HTML_SOURCES) --to $(HTML_DIR)
 
 clean-cache:
 	rm -rf data/sherlock data/shakespeare data/imdb
