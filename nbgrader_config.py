@@ -31,16 +31,23 @@ c.CourseDirectory.max_file_size = 50_000
 # a sandboxed judge that never runs student code, and each test cell scores what the judge decided.
 # Every way into autograding goes through it: `make grade`, plain `nbgrader autograde` and
 # Formgrader's Autograde button. Without a working sandbox it refuses and names the command to use.
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
+def _grader_steps() -> list:
+    """nbgrader's autograde steps with the course's grader; none in the student edition (no grading package)."""
+    from importlib.util import find_spec
 
-from grading.preprocessors import FlagForReview, GradeInSandbox, MakeInert  # noqa: E402
+    if find_spec("grading") is None:
+        return []
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
-c.Autograde.autograde_preprocessors = [
-    GradeInSandbox, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, MakeInert, SaveAutoGrades,
-    FlagForReview, AssignLatePenalties, CheckCellMetadata,
-]
+    from grading.preprocessors import FlagForReview, GradeInSandbox, MakeInert
+
+    return [GradeInSandbox, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, MakeInert, SaveAutoGrades,
+            FlagForReview, AssignLatePenalties, CheckCellMetadata]
+
+
+if _grader_steps():
+    c.Autograde.autograde_preprocessors = _grader_steps()
 # Every notebook runs on the plain python3 kernel of the course environment (sandboxed while grading).
 c.ExecutePreprocessor.kernel_name = "python3"
 # Per-cell time limit while autograding. A cell that runs longer is interrupted, and the rest of the
