@@ -34,11 +34,10 @@ LECTURE = "06_shakespeare_char_rnn.ipynb"  # the quickest lecture with a progres
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.access(p, os.X_OK)), None)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Test-only JupyterLab settings: every cell in the DOM (no windowing), no news pop-up over screenshots.
+# Test-only JupyterLab settings: every cell in the DOM (no windowing). The news pop-up is the course's
+# own business (jupyter-config/overrides.d/rnn-course.json): test_assignment_list_... checks it stays away.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                        "checkForUpdates": False},
 }
 
 pytestmark = [
@@ -55,9 +54,9 @@ def free_port() -> int:
 
 
 def venv_bin() -> Path:
-    """The folder `make lab` puts first on PATH: the course's .venv/bin, or this interpreter's."""
-    folder = REPO_ROOT / ".venv" / "bin"
-    return folder if (folder / "jupyter").exists() else Path(sys.executable).parent
+    """The folder `make lab` puts first on PATH: this interpreter's (make test runs $(VENV)/bin/python), else .venv/bin."""
+    folder = Path(sys.executable).parent
+    return folder if (folder / "jupyter").exists() else REPO_ROOT / ".venv" / "bin"
 
 
 def make_course(root: Path) -> Path:
@@ -96,14 +95,17 @@ def stored_widgets_notebook():
     panels = {
         "sampler(model, vocab)": sampler(CharRNN(len(vocab), embed_dim=4, hidden_size=8), vocab),
         'gate_explorer("lstm")': gate_explorer("lstm"),
-        "interactive_plot(line, ...)": interactive_plot(line, "A line", slope=ipywidgets.FloatSlider(value=1.0)),
+        "interactive_plot(line, ...)": interactive_plot(
+            line, "A line", alt=lambda slope: f"A straight line through the origin, slope {slope}.",
+            slope=ipywidgets.FloatSlider(value=1.0)),
     }
     torch.manual_seed(0)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     for count, (source, panel) in enumerate(panels.items(), 1):
         cell = nbformat.v4.new_code_cell(source, execution_count=count)
-        cell.outputs = [nbformat.v4.new_output("execute_result", data=panel._repr_mimebundle_(),
+        data, metadata = panel._repr_mimebundle_()
+        cell.outputs = [nbformat.v4.new_output("execute_result", data=data, metadata=metadata,
                                                execution_count=count)]
         nb.cells.append(cell)
     return nb
@@ -305,15 +307,27 @@ def test_formgrader_lists_the_assignment_on_a_fresh_course(page, lab):
 
 
 @pytest.mark.timeout(120)
-def test_assignment_list_shows_no_exchange_errors(page, lab):
+def test_assignment_list_shows_the_course_and_its_lab(page, lab):
+    """No hub exchange: the course's own exchange lists what assignments/ holds (it read "No courses found.")."""
     page.goto(f"{lab['url']}/lab?reset&token={lab['token']}")
     page.locator(".lm-MenuBar").wait_for()
     menu(page, "Nbgrader", "Assignment List")
-    page.get_by_text("There are no assignments to fetch.").wait_for()  # the released list, loaded and empty
+    page.locator("#released_assignments_list .list_item").get_by_text(ASSIGNMENT).wait_for(timeout=60_000)
     shot(page, "assignment-list")
+    assert page.locator("#course_list_default").inner_text().strip() == "rnn-course"
     text = page.locator("body").inner_text()
-    assert "Error fetching courses" not in text and "exchange directory does not exist" not in text, text
-    assert (lab["course"] / "exchange").is_dir()
+    for problem in ("No courses found", "Error fetching courses", "exchange directory does not exist",
+                    "notified about official Jupyter news"):  # the course's settings turn that pop-up off
+        assert problem not in text, text
+    assert (lab["course"] / "exchange" / "rnn-course" / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
+    # The round trip on one machine: Fetch copies the lab beside the course, Submit hands it to the exchange.
+    page.locator("#released_assignments_list .list_item").get_by_role("button", name="Fetch").click()
+    fetched = page.locator("#fetched_assignments_list .list_item").filter(has_text=ASSIGNMENT)
+    fetched.get_by_role("button", name="Submit").click()
+    page.locator("#submitted_assignments_list .list_item").first.wait_for(timeout=60_000)
+    inbound = lab["course"] / "exchange" / "rnn-course" / "inbound"
+    assert [p.name.split("+")[1] for p in inbound.iterdir()] == [ASSIGNMENT]
+    shutil.rmtree(lab["course"] / ASSIGNMENT)  # the fetched copy: other tests see the course as it was
 
 
 @pytest.mark.timeout(180)
