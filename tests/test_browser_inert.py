@@ -13,9 +13,6 @@ grading.inert adds.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +22,8 @@ import pytest
 
 import grading_support as support
 from mini_assignment import CHECKS, fill_answers, source_notebook
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from grading_support import CHROMIUM, CHROMIUM_ARGS
+from test_browser import ARTIFACTS
 
 REPO = support.REPO
 ASSIGNMENT = "mini"

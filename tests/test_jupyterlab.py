@@ -129,7 +129,8 @@ def test_make_lab_passes_lab_args_through():
         ["make", "-n", "lab", "LAB_ARGS=--no-browser --port=8899"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
         # not the VENV=... of a `make test VENV=...` around this test (make passes it on in MAKEFLAGS)
-        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")},
+        # nor the VENV that make exports to its recipes' environment (CI's `make test VENV=.venv-3.13`)
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV", "PYTHON")},
     )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if re.search(r"\bjupyter lab\b", line)]

@@ -57,11 +57,20 @@ def links(path: Path) -> list[str]:
     return [t for t in found if not re.match(r"[a-z][a-z0-9+.-]*:", t, re.I)]  # http:, mailto:, data: ...
 
 
+def course_pages(root: Path) -> list[Path]:
+    """The course's own pages: what git would keep (no virtual environment of any name, no test output)."""
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-co", "--exclude-standard", "*.md", "*.ipynb"],
+                            capture_output=True, text=True)
+    if listed.returncode == 0:
+        return sorted(root / line for line in listed.stdout.splitlines() if (root / line).is_file())
+    venvs = {cfg.parent for cfg in root.rglob("pyvenv.cfg")}
+    return sorted(page for page in [*root.rglob("*.md"), *root.rglob("*.ipynb")]
+                  if not venvs & set(page.parents) and "test-artifacts" not in page.parts)
+
+
 def broken_links(root: Path) -> list[str]:
     broken = []
-    for page in sorted([*root.rglob("*.md"), *root.rglob("*.ipynb")]):
-        if ".venv" in page.parts or "test-artifacts" in page.parts:
-            continue
+    for page in course_pages(root):
         for target in links(page):
             file, _, anchor = unquote(target).partition("#")
             dest = (page.parent / file).resolve() if file else page
