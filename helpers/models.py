@@ -1,7 +1,7 @@
 """The course's models (two recurrent, one convolutional), their hidden state, and parameter counting.
 
 Taught in lectures 05 (``SentimentRNN`` and ``TextCNN``, IMDb sentiment) and 06 (``CharRNN``,
-Shakespeare char-RNN); the lab counts parameters with ``rnn_param_count``.
+Shakespeare char-RNN); lecture 04 derives ``rnn_param_count``'s formula in its own cells.
 
 ``CharRNN`` predicts the next character at every time step; ``SentimentRNN`` reads a whole
 review and gives one logit. Both hand the full ``[B, T]`` batch to ``nn.RNN``/``nn.GRU``/``nn.LSTM``
@@ -169,7 +169,7 @@ class SentimentRNN(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters.
 
-    Used in lectures 05, 06, 07 and 08, and the lab.
+    Used in lectures 05, 06, 07 and 08.
     """
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
@@ -178,7 +178,7 @@ def rnn_param_count(cell: str, input_size: int, hidden_size: int, num_layers: in
                     bidirectional: bool = False) -> int:
     """Closed form for ``nn.RNN/GRU/LSTM``: per layer and direction, g * (H * (input + H) + 2H), g gate blocks.
 
-    Used in the lab.
+    Used by ``tests/test_models.py`` to check ``nn.RNN/GRU/LSTM``; lecture 04 builds the same formula in its cells.
     """
     _check_cell(cell)
     for name, value in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
