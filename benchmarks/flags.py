@@ -54,9 +54,10 @@ def add_flags(parser, target, prefix: str = "", **defaults) -> None:
         dest = f"{prefix}_{name}" if prefix else name
         option = (f"{prefix}-" if prefix else "") + (flag.name or name).replace("_", "-")
         kind, what = _parses_as(hints[name]), f"{target.__name__}'s {name}"
-        if kind is bool:
-            parser.add_argument(f"--no-{option}" if flag.default else f"--{option}", dest=dest, default=bool(flag.default),
-                                action="store_false" if flag.default else "store_true", help=flag.help or what)
+        if kind is bool:  # a switch that flips the default
+            on = bool(flag.default)
+            parser.add_argument(f"--no-{option}" if on else f"--{option}", dest=dest, default=on,
+                                action="store_false" if on else "store_true", help=flag.help or what)
         else:
             parser.add_argument(f"--{option}", dest=dest, type=kind, default=flag.default, choices=flag.choices,
                                 help=flag.help or f"{what} (default: %(default)s)")

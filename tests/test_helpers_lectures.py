@@ -72,8 +72,10 @@ def users() -> dict:
 def line_for(used: set) -> str:
     """The docstring line for a helper that these notebooks import, e.g. "Used in lectures 05 and 08, and the lab."."""
     nums = sorted(u for u in used if u != "lab")
-    parts = [f"lecture {nums[0]}" if len(nums) == 1 else f"lectures {', '.join(nums[:-1])} and {nums[-1]}"] if nums else []
-    return "Used in " + ", and ".join(parts + ["the lab"] * ("lab" in used)) + "."
+    parts = ["the lab"] if "lab" in used else []
+    if nums:
+        parts.insert(0, f"lecture {nums[0]}" if len(nums) == 1 else f"lectures {', '.join(nums[:-1])} and {nums[-1]}")
+    return "Used in " + ", and ".join(parts) + "."
 
 
 @pytest.mark.parametrize("module_name", MODULES)
