@@ -16,6 +16,7 @@ import time
 import torch
 
 import helpers
+from benchmarks.flags import add_flags, train_config
 from helpers.forecasting import CNNForecaster, CNNGRUForecaster, ForecastTask, RNNForecaster, load_co2
 from helpers.train import TrainConfig, train
 
@@ -44,11 +45,9 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["gru", "bigru", "cnn"], choices=sorted(MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--epochs", type=float, default=60)
+    add_flags(parser, TrainConfig, epochs=60, lr=3e-3, device="cpu")
     parser.add_argument("--size", type=int, default=32, help="hidden_size and channels")
-    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny models: 1 is fastest)")
-    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     series = load_co2()
@@ -62,9 +61,8 @@ def main(argv=None) -> dict:
             helpers.set_seed(seed)  # the seed decides the initial weights too, not only dropout and batch order
             model = MODELS[name](args.size)
             start = time.perf_counter()
-            train(model, task, TrainConfig(lr=args.lr, epochs=args.epochs, lr_schedule="cosine", keep_best=True,
-                                           eval_every=5 * task.batches_per_epoch, seed=seed, progress=False,
-                                           device=args.device))
+            train(model, task, train_config(args, lr_schedule="cosine", keep_best=True,
+                                            eval_every=5 * task.batches_per_epoch, seed=seed, progress=False))
             runs.append(dict(seed=seed, seconds=time.perf_counter() - start,
                              **{f"{p}_mae": float((task.predict(model, X) - Y).abs().mean())
                                 for p, (X, Y) in (("val", task.windows("val")), ("test", task.windows("test")))}))

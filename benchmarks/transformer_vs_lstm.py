@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import helpers
+from benchmarks.flags import DEVICE, Flag, add_flags, settings, train_config
 from helpers.data import load_text
 from helpers.models import CharRNN, count_parameters
 from helpers.tasks import CharLMTask, split_text
@@ -33,8 +34,7 @@ def build_models(args, vocab_size: int, block_size: int) -> dict:
     helpers.set_seed(0)
     lstm = CharRNN(vocab_size, embed_dim=48, hidden_size=256, num_layers=1, cell="lstm", dropout=args.dropout)
     helpers.set_seed(0)
-    transformer = CharTransformer(vocab_size, block_size=block_size, n_layer=args.n_layer, n_head=args.n_head,
-                                  n_embd=args.n_embd, dropout=args.dropout)
+    transformer = CharTransformer(vocab_size, block_size=block_size, **settings(args, CharTransformer))
     return {"LSTM": lstm, "Transformer": transformer}
 
 
@@ -54,15 +54,11 @@ def step_seconds(model, vocab_size: int, T: int, device, repeats: int = 3) -> fl
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: helpers.get_device())")
-    parser.add_argument("--seconds", type=float, default=200.0, help="training budget per model (0: none)")
-    parser.add_argument("--steps", type=int, default=6000, help="step budget per model")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--n-layer", type=int, default=3)
-    parser.add_argument("--n-head", type=int, default=4)
-    parser.add_argument("--n-embd", type=int, default=96)
-    parser.add_argument("--dropout", type=float, default=0.2)
+    add_flags(parser, TrainConfig, device=DEVICE,
+              max_seconds=Flag(200.0, "seconds", "training budget per model (0: none)"),
+              max_steps=Flag(6000, "steps", "step budget per model"))
+    add_flags(parser, CharLMTask, batch_size=32, seq_len=128)
+    add_flags(parser, CharTransformer, n_layer=3, n_head=4, n_embd=96, dropout=0.2)
     parser.add_argument("--lengths", type=int, nargs="*", default=[], help="also time one step at these lengths")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     args = parser.parse_args(argv)
@@ -70,16 +66,16 @@ def main(argv=None) -> dict:
     text = load_text("tinyshakespeare")
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split_text(vocab.encode(text), val_fraction=0.1)
-    task = CharLMTask(train_ids, val_ids, batch_size=args.batch_size, seq_len=args.seq_len, mode="stream")
+    task = CharLMTask(train_ids, val_ids, **settings(args, CharLMTask), mode="stream")
     lr = {"LSTM": 3e-3, "Transformer": 2e-3}
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else
               f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads",
-              "torch": torch.__version__, "budget_seconds": args.seconds or None, "budget_steps": args.steps,
+              "torch": torch.__version__, "budget_seconds": args.max_seconds or None, "budget_steps": args.max_steps,
               "batch_size": args.batch_size, "seq_len": args.seq_len, "models": {}}
     models = build_models(args, len(vocab), block_size=max([args.seq_len] + args.lengths))
     for name, model in models.items():
-        config = TrainConfig(lr=lr[name], lr_schedule="cosine", max_steps=args.steps, max_seconds=args.seconds or None,
-                             eval_every=250, eval_batches=40, keep_best=True, seed=0, device=device, progress=False)
+        config = train_config(args, lr=lr[name], lr_schedule="cosine", max_seconds=args.max_seconds or None,
+                              eval_every=250, eval_batches=40, keep_best=True, seed=0, device=device, progress=False)
         history = train(model, task, config)
         final = history.final()
         held_out = evaluate(model, task)["val_loss"]  # the whole validation text
@@ -91,7 +87,7 @@ def main(argv=None) -> dict:
         print(json.dumps(result))
         return result
     print(f"{result['device']}, torch {result['torch']}, batch {args.batch_size} x seq_len {args.seq_len}, "
-          f"budget {args.seconds or 'no'} s / {args.steps} steps per model")
+          f"budget {args.max_seconds or 'no'} s / {args.max_steps} steps per model")
     for name, r in result["models"].items():
         print(f"  {name:12} {r['parameters']:10,} params {r['steps']:6} steps {r['seconds']:7.0f} s "
               f"{r['chars_per_s']:9,} chars/s  held-out {r['val_nats_per_char']:.3f} nats/char")

@@ -15,6 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from helpers.checks import check_int, check_number
+from helpers.models import count_parameters  # noqa: F401 (lecture 07 imports it from here)
+from helpers.tasks import epoch_plan
 
 PARTS = ("train", "val", "test")
 
@@ -23,6 +25,8 @@ def load_co2():
     """Weekly Mauna Loa CO2 in ppm, March 1958 - December 2001 (statsmodels, public domain); gaps interpolated.
 
     ``series.attrs["filled"]`` lists the dates of the weeks that had no measurement (filled linearly in time).
+
+    Used in lecture 07.
     """
     import statsmodels.datasets
 
@@ -50,6 +54,8 @@ def make_windows(series, window: int, horizon: int = 1, start: int = 0, stop: in
 
     Example ``i`` has its first target at position ``max(start, window) + i``; its inputs are the ``window``
     values just before that, which may come from before ``start`` (the known past), never after it.
+
+    Used in lecture 07.
     """
     values = _as_series(series)
     check_int("window", window)
@@ -67,12 +73,18 @@ def make_windows(series, window: int, horizon: int = 1, start: int = 0, stop: in
 
 
 def naive(X, horizon: int = 1):
-    """Forecast every future step with the last value of the window."""
+    """Forecast every future step with the last value of the window.
+
+    Used in lecture 07.
+    """
     return X[:, -1:].repeat(1, horizon)
 
 
 def seasonal_naive(X, horizon: int = 1, period: int = 52):
-    """Forecast step ``t + h`` with the value one period earlier, ``t + h - period`` (inside the window)."""
+    """Forecast step ``t + h`` with the value one period earlier, ``t + h - period`` (inside the window).
+
+    Used in lecture 07.
+    """
     if X.shape[1] < period or horizon > period:
         raise ValueError(f"seasonal_naive needs window >= period ({period}) and horizon <= period; "
                          f"got window {X.shape[1]}, horizon {horizon}")
@@ -80,7 +92,10 @@ def seasonal_naive(X, horizon: int = 1, period: int = 52):
 
 
 def recursive_forecast(predict_next, X, horizon: int):
-    """Feed a one-step forecaster its own predictions ``horizon`` times; ``predict_next(X) -> [N]``."""
+    """Feed a one-step forecaster its own predictions ``horizon`` times; ``predict_next(X) -> [N]``.
+
+    Used in lecture 07.
+    """
     window, out = X.clone(), []
     for _ in range(horizon):
         nxt = predict_next(window).reshape(-1, 1)
@@ -96,6 +111,8 @@ class ForecastTask:
     Values are scaled by the training part's standard deviation only. With ``relative=True`` (the default)
     each window is expressed relative to its own last value and the model predicts the *change* from it,
     so a trend that leaves the training range stays in familiar territory; else the training mean is subtracted.
+
+    Used in lecture 07.
     """
 
     kind = "forecast"
@@ -159,13 +176,9 @@ class ForecastTask:
 
     def batch(self, epoch: int, k: int, seed: int, device: torch.device):
         """Inputs ``[B, window, 1]`` and targets ``[B, horizon]`` of batch ``k``; the order depends on (seed, epoch)."""
-        if getattr(self, "_plan_key", None) != (epoch, seed):
-            g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-            self._plan = torch.randperm(len(self.raw["train"][0]), generator=g).split(self.batch_size)
-            self._plan_key = (epoch, seed)
         X, Y = self.raw["train"]
-        idx = self._plan[k]
-        x, y = self.encode(X[idx], Y[idx])
+        plan = epoch_plan(self, epoch, seed, lambda g: torch.randperm(len(X), generator=g).split(self.batch_size))
+        x, y = self.encode(X[plan[k]], Y[plan[k]])
         return x.to(device), y.to(device)
 
     def loss(self, model, batch, hidden=None):
@@ -185,7 +198,10 @@ class ForecastTask:
 
 
 class LinearForecaster(nn.Module):
-    """One linear layer from the window to the next ``horizon`` values (an autoregressive model)."""
+    """One linear layer from the window to the next ``horizon`` values (an autoregressive model).
+
+    Used in lecture 07.
+    """
 
     def __init__(self, window: int, horizon: int = 1):
         super().__init__()
@@ -201,6 +217,8 @@ class RecurrentDropoutRNN(nn.Module):
 
     One dropout mask per sequence multiplies the state ``h`` fed back at every step (the same units are
     dropped at all steps); ``nn.GRU(dropout=)`` cannot do this, it only drops between layers.
+
+    Used in lecture 07.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, dropout: float):
@@ -230,6 +248,8 @@ class RNNForecaster(nn.Module):
 
     ``dropout`` is PyTorch's: between stacked layers only. ``recurrent_dropout`` (one layer, one direction)
     drops the fed-back state with one mask per sequence, stepping the cell in Python (slower).
+
+    Used in lecture 07.
     """
 
     def __init__(self, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
@@ -265,7 +285,10 @@ class RNNForecaster(nn.Module):
 
 
 class CausalConv1d(nn.Conv1d):
-    """``nn.Conv1d`` padded on the left only: output ``t`` sees inputs ``t - (kernel_size - 1) * dilation .. t``."""
+    """``nn.Conv1d`` padded on the left only: output ``t`` sees inputs ``t - (kernel_size - 1) * dilation .. t``.
+
+    Used in lecture 07.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
@@ -276,7 +299,10 @@ class CausalConv1d(nn.Conv1d):
 
 
 class CNNForecaster(nn.Module):
-    """Stacked causal dilated convolutions (dilation doubling, WaveNet style); the last step's features forecast."""
+    """Stacked causal dilated convolutions (dilation doubling, WaveNet style); the last step's features forecast.
+
+    Used in lecture 07.
+    """
 
     def __init__(self, channels: int = 32, kernel_size: int = 3, dilations=(1, 2, 4, 8, 16), horizon: int = 1,
                  input_size: int = 1):
@@ -302,7 +328,10 @@ class CNNForecaster(nn.Module):
 
 
 class CNNGRUForecaster(nn.Module):
-    """Causal convolutions and max pooling shorten the window cheaply; a GRU reads the shorter sequence."""
+    """Causal convolutions and max pooling shorten the window cheaply; a GRU reads the shorter sequence.
+
+    Used in lecture 07.
+    """
 
     def __init__(self, channels: int = 32, kernel_size: int = 5, pool: int = 2, hidden_size: int = 32,
                  horizon: int = 1, input_size: int = 1):
@@ -325,16 +354,14 @@ class CNNGRUForecaster(nn.Module):
         return self.head(last[-1])
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 @torch.no_grad()
 def seconds_per_window(model, x, repeats: int = 7) -> float:
     """Fastest of ``repeats`` forward passes over the batch ``x``, divided by the number of windows.
 
-    The minimum, as ``timeit`` advises: on a shared machine the slower runs measure the other jobs."""
+    The minimum, as ``timeit`` advises: on a shared machine the slower runs measure the other jobs.
+
+    Used in lecture 07.
+    """
     model.eval()
     model(x[:8])  # warm-up: first calls allocate
     times = []

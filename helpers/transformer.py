@@ -16,7 +16,10 @@ from helpers.checks import check_int
 
 
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Scaled dot-product attention written out: step t mixes the values of steps <= t. Shapes ``[..., T, d]``."""
+    """Scaled dot-product attention written out: step t mixes the values of steps <= t. Shapes ``[..., T, d]``.
+
+    Used in lecture 08.
+    """
     T = q.shape[-2]
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [..., T, T]: how well query t matches key s
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
@@ -25,7 +28,10 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention with a causal mask; ``from_scratch=True`` uses ``causal_attention``."""
+    """Multi-head self-attention with a causal mask; ``from_scratch=True`` uses ``causal_attention``.
+
+    Used by ``CharTransformer`` (lecture 08).
+    """
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         super().__init__()
@@ -49,7 +55,10 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm Transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
+    """Pre-norm Transformer block: x + attention(norm(x)), then x + MLP(norm(x)).
+
+    Used by ``CharTransformer`` (lecture 08).
+    """
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         super().__init__()
@@ -64,7 +73,10 @@ class Block(nn.Module):
 
 
 class CharTransformer(nn.Module):
-    """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary."""
+    """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary.
+
+    Used in lecture 08.
+    """
 
     def __init__(self, vocab_size: int, block_size: int = 128, n_layer: int = 4, n_head: int = 4,
                  n_embd: int = 128, dropout: float = 0.0):
