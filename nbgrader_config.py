@@ -20,19 +20,32 @@ c.CourseDirectory.release_directory = "assignments"
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache", ".DS_Store",
     "grading.toml",  # the lab's facts for the grading tool (solutions/<assignment>/grading.toml)
-    "checks.py",  # the lab's out-of-process re-check (grading.tamper.verify), instructors only
+    "checks.py",  # the lab's hidden checks (grading.spec), run by the grader's judge: instructors only
 ]
 # Files larger than this (kB) are left out of collect/autograde with a warning. The lab's
 # notebook tells students to keep each checkpoint under 20 MB; this leaves headroom.
 c.CourseDirectory.max_file_size = 50_000
 
-# Every notebook runs on the plain python3 kernel of the course environment.
+# Autograding: nbgrader's Execute step is replaced by the course's grader (grading.preprocessors).
+# The notebook runs in a sandboxed kernel, the lab's hidden checks (solutions/<lab>/checks.py) run in
+# a sandboxed judge that never runs student code, and each test cell scores what the judge decided.
+# Every way into autograding goes through it: `make grade`, plain `nbgrader autograde` and
+# Formgrader's Autograde button. Without a working sandbox it refuses and names the command to use.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
+
+from grading.preprocessors import FlagForReview, GradeInSandbox, MakeInert  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    GradeInSandbox, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, MakeInert, SaveAutoGrades,
+    FlagForReview, AssignLatePenalties, CheckCellMetadata,
+]
+# Every notebook runs on the plain python3 kernel of the course environment (sandboxed while grading).
 c.ExecutePreprocessor.kernel_name = "python3"
-# Per-cell time limit while autograding (nbgrader's Execute preprocessor; its own default is 30 s).
-# A cell that runs longer is interrupted, gets no credit, and the rest of the notebook still runs.
-c.Execute.timeout = 60
-# Grading never trains, so one try is enough; a dead kernel is reported, not retried.
-c.Execute.execute_retries = 0
+# Per-cell time limit while autograding. A cell that runs longer is interrupted, and the rest of the
+# notebook still runs; the whole notebook, hidden checks included, has GradeInSandbox.deadline seconds.
+c.GradeInSandbox.timeout = 60
 
 # A student who deleted a test cell gets it back (and graded) instead of silently losing points.
 c.OverwriteCells.add_missing_cells = True
@@ -41,7 +54,7 @@ c.OverwriteCells.add_missing_cells = True
 # nbgrader itself needs to score and to render feedback.
 c.ClearMetadataPreprocessor.enabled = True
 c.ClearMetadataPreprocessor.preserve_cell_metadata_mask = {"nbgrader", "deletable", "editable"}
-c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info"}
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {"kernelspec", "language_info", "rnn_course_grading"}
 
 # What the instructor opens is inert: formgrader and feedback render Markdown and HTML outputs
 # sanitised (grading.inert also strips scripts, widgets and SVG from graded notebooks).

@@ -26,6 +26,7 @@ from grading.export import export, manual_parts_pending
 from grading.feedback import feedback
 from grading.publish import publish
 from grading.release import release
+from grading.summary import FORMGRADER
 
 def grade(course: Course, assignment: str, args) -> int:
     """autograde; then feedback and export, unless written parts still wait for a human grader.
@@ -37,7 +38,7 @@ def grade(course: Course, assignment: str, args) -> int:
     if pending:
         print(f"\nNot generating feedback or grades yet: {len(pending)} submission(s) have written parts to "
               "grade by hand (" + ", ".join(pending[:10]) + (", ..." if len(pending) > 10 else "") + "). "
-              "Grade them in Formgrader (`make lab`, then Nbgrader > Formgrader > Manual Grading), then run "
+              f"Grade them in Formgrader ({FORMGRADER}), then run "
               f"`make feedback export` (python -m grading feedback {assignment}; ... export {assignment}).")
         return status
     done = feedback(course, assignment, args)

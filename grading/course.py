@@ -40,7 +40,7 @@ class LabFacts:
     """What one lab needs from grading, read from solutions/<assignment>/grading.toml."""
 
     data: tuple[str, ...] = ()  # helpers.data sets the kernels read (fetched before grading)
-    checkpoints: str = "checkpoints/*.pt"  # what students hand in beside the notebook
+    checkpoints: str = ""  # what students hand in beside the notebook (e.g. checkpoints/*.pt), if anything
     fast_checkpoints: str = ""  # what a fast-mode (COURSE_FAST=1) run writes instead, if the lab keeps them apart
 
     @classmethod
@@ -123,7 +123,13 @@ class Course:
         return Gradebook(self.db, COURSE_ID)
 
 
+# nbgrader warnings that are a step working as intended (release --force replaces the release it made before)
+QUIET = ("Removing existing assignment",)
+
+
 def _worth_echoing(line: str) -> bool:
+    if any(q in line for q in QUIET):
+        return False
     return any(k in line for k in ("| ERROR]", "| WARNING]", "Autograding ", "Generating feedback", "[ExportApp"))
 
 

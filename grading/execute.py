@@ -2,39 +2,39 @@
 
 A task is pure data (:class:`Material` for the assignment, :class:`Submission` for the student's
 files as bytes), so a worker needs no shared disk: :func:`grade` builds a throw-away course in a
-temporary folder (the course's ``nbgrader_config.py``, the assignment's source folder, a template
-SQLite gradebook holding only the assignment's master cells), runs the real ``nbgrader autograde
-<assignment> --student <id>`` there with the sandbox flags, and returns the executed notebooks
-with a status taken from the grader's own records: nbgrader's exit status, whether the autograded
-notebook exists, nbgrader's own log (written to a file the kernel cannot reach), and per-cell
-timeouts read from the outputs. Nothing a kernel printed decides a status.
+temporary folder (the course's ``nbgrader_config.py``, the assignment's source folder with its
+``checks.py``, a template SQLite gradebook holding only the assignment's master cells), runs
+nbgrader's Autograde converter there for the student (in this process, as Formgrader does), and
+returns the graded notebooks.
+nbgrader's execute step is the course's grader (:mod:`grading.preprocessors`): the notebook runs
+in a sandboxed kernel, the hidden checks in a sandboxed judge, and the test cells carry the judge's
+verdict. The status comes from the grader's own records: whether nbgrader succeeded, whether the
+graded notebook exists, nbgrader's own log, and the judge's record in the notebook. Nothing a
+kernel printed decides a status.
 
 The grades in that temporary gradebook are thrown away: :mod:`grading.record` writes the
 returned notebooks into the real course and records their grades with one nbgrader run that does
-not execute again. Tamper checks (:mod:`grading.tamper`) wrap the execution here: ``prepare``
-before it, ``judge`` and ``verify`` after it.
+not execute again.
 """
 from __future__ import annotations
 
 import collections
-import ctypes
 import json
 import os
 import re
+import resource
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
+import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 TEMPLATE_DB = "gradebook.db"
-GRADER_LOG = "grader.log"  # nbgrader's own log lines, in a folder no kernel can write
 SKIP_SOURCE = {"checkpoints", ".ipynb_checkpoints", "__pycache__", ".DS_Store"}  # not shipped to workers
 
 
@@ -48,10 +48,11 @@ class Material:
     source: dict[str, bytes]  # solutions/<assignment>/ (notebooks, checks; not the instructor's checkpoints)
     gradebook: bytes  # a SQLite gradebook with the assignment's master cells only (no students)
     notebooks: list[str]  # the assignment's notebooks, as the gradebook names them
-    flags: list[str] = field(default_factory=list)  # extra nbgrader flags (e.g. --Execute.timeout=20)
+    timeout: int = 0  # seconds per cell (0: nbgrader_config.py's GradeInSandbox.timeout)
     sandbox: bool = True
     deadline: float = 900.0  # seconds for the whole task; then it is stopped and reported FAILED
-    secret: bytes = b""  # the course's grading secret (hidden-test seed, canary layout): grading.tamper
+    secret: bytes = b""  # the course's grading secret: the seed of each submission's hidden inputs (grading.secret)
+    fast: bool = False  # grade in fast mode (tests and tries): the lab's small data and fast checkpoints
     data: tuple[str, ...] = ()  # helpers.data sets the kernels read: fetched on the worker first
 
 
@@ -69,12 +70,10 @@ class Executed:
 
     student: str
     status: str = "graded"  # graded | failed
-    notebooks: dict[str, str] = field(default_factory=dict)  # name -> executed notebook (JSON), inserted cells removed
+    notebooks: dict[str, str] = field(default_factory=dict)  # name -> graded notebook (JSON)
     reason: str = ""  # why it failed
-    timeouts: list[str] = field(default_factory=list)  # cells stopped at the per-cell limit
-    flagged: bool = False  # tamper verdict (grading.tamper)
-    flag_reasons: list[str] = field(default_factory=list)
-    parts_zeroed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the grader noted (timeouts, replaced kernels, ...)
+    flag_reasons: list[str] = field(default_factory=list)  # evidence honest code cannot produce (grading.spec)
     seconds: float = 0.0  # wall time of the task
     cpu_seconds: float = 0.0  # CPU time of nbgrader and its kernel (sampled over the process tree)
     worker: str = ""  # host:pid that ran it (a rerun after a lost worker shows a new one)
@@ -182,13 +181,6 @@ def _write(root: Path, files: dict[str, bytes]) -> None:
             fh.write(data)
 
 
-def _prctl(option: int, value: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = collections.defaultdict(list)
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -205,82 +197,67 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _kill_descendants() -> None:
-    for pid in _descendants(os.getpid()):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    except ChildProcessError:
-        pass
+class _CpuMeter(threading.Thread):
+    """CPU seconds of one grading task: this thread's own, and its kernels' and judge's (sampled from /proc).
 
-
-def supervise(parent: int, cmd: list[str]) -> int:
-    """Run cmd; take down everything it started when it ends, when told to stop, or when the worker dies.
-
-    nbgrader starts each kernel launcher in a session of its own, so killing nbgrader alone would
-    leave a sandboxed kernel idling until its wall limit. This process adopts every orphan below it
-    (a child subreaper) and gets SIGTERM when the worker that started it dies.
+    The kernels and the judge are never reaped by anything this process could ask, so their time is
+    read while they live. The gradebook writer's nbgrader runs beside a task in this process; it is
+    not counted.
     """
-    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-    _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the worker died before the line above
-        return 137
 
-    def stop(signum, frame):
-        _kill_descendants()
-        os._exit(137)
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.ticks: dict[int, int] = {}
+        self.done = threading.Event()
+        self.own = resource.getrusage(resource.RUSAGE_THREAD)
 
-    signal.signal(signal.SIGTERM, stop)
-    proc = subprocess.Popen(cmd)
-    code = proc.wait()
-    _kill_descendants()
-    return code
+    def run(self) -> None:
+        while not self.done.wait(0.25):
+            self.sample()
+
+    def sample(self) -> None:
+        for pid in _descendants(os.getpid()):
+            try:
+                if b"nbgrader" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue  # the writer's recording run
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                self.ticks[pid] = int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                pass
+
+    def stop(self) -> float:
+        self.sample()
+        self.done.set()
+        now = resource.getrusage(resource.RUSAGE_THREAD)
+        own = now.ru_utime - self.own.ru_utime + now.ru_stime - self.own.ru_stime
+        return own + sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_ticks(pids) -> dict[int, int]:
-    """utime + stime (clock ticks) of each process, its own time only."""
-    out = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[pid] = int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
+def _autograde(root: Path, material: Material, student: str) -> tuple[bool, str]:
+    """nbgrader's Autograde converter on one student of the private course, in this process.
 
-
-def _run_nbgrader(cmd: list[str], cwd: Path, env: dict, deadline: float) -> tuple[int | None, float]:
-    """Run nbgrader under :func:`supervise`; its exit status (None when stopped at the deadline) and CPU seconds.
-
-    The CPU time is sampled from /proc every 0.25 s over the whole process tree, the sandboxed
-    kernel included (its processes are never reaped by anything this process could ask).
+    In-process because nbgrader's start-up (about 3 s of CPU) would otherwise be paid per
+    submission; Formgrader runs the same converter the same way. Returns (success, log).
     """
-    wrapped = [sys.executable, str(Path(__file__).resolve()), "--supervise", str(os.getpid()), "--", *cmd]
-    proc = subprocess.Popen(wrapped, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)  # nbgrader's own log goes to a file (GRADER_LOG)
-    ticks: dict[int, int] = {}
-    stop = time.monotonic() + deadline
-    code: int | None = None
-    while True:
-        ticks.update(_cpu_ticks([proc.pid, *_descendants(proc.pid)]))
-        try:
-            code = proc.wait(timeout=0.25)
-            break
-        except subprocess.TimeoutExpired:
-            if time.monotonic() > stop:
-                proc.terminate()  # the supervisor takes the whole tree down
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                code = None
-                break
-    return code, sum(ticks.values()) / os.sysconf("SC_CLK_TCK")
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.merge(Config({
+        "CourseDirectory": {"root": str(root), "db_url": f"sqlite:///{root / TEMPLATE_DB}",
+                            "assignment_id": material.assignment, "student_id": student},
+        "GradeInSandbox": {"sandbox": material.sandbox, "fast": material.fast, "deadline": int(max(1, material.deadline)),
+                           **({"timeout": material.timeout} if material.timeout else {})},
+    }))
+    app = Autograde(coursedir=CourseDirectory(config=config), config=config)
+    app.force, app.create_student = True, True
+    with warnings.catch_warnings():  # SQLAlchemy's notes on nbgrader's own session use: nothing to act on
+        warnings.simplefilter("ignore")
+        result = capture_log(app)
+    return bool(result.get("success")), result.get("log", "") + result.get("error", "")
 
 
 def failure_reason(log: str) -> str:
@@ -302,59 +279,12 @@ def failure_reason(log: str) -> str:
     return (errors[-1][:300] if errors else "nbgrader could not process it") + " (see the log)."
 
 
-def timeouts(nb: nbformat.NotebookNode) -> list[str]:
-    """Cells nbgrader stopped at the per-cell time limit (their error output is nbclient's)."""
-    hits = []
-    for i, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
-                hits.append(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {i + 1}")
-                break
-    return hits
-
-
-KERNEL_START_FAILED = "Kernel died before replying to kernel_info"
-UID_BASE = 2_000_000_000  # unprivileged uids with no account, far above any real user's
-
-
-def _sandbox_flags(root: Path, deadline: float) -> list[str]:
-    """The sandbox's nbgrader flags for one task, with the kernel's wall limit at the deadline.
-
-    Each task gets its own run folder (ipc sockets, the limits), as each nbgrader process did
-    before grading went parallel: a second kernel started over a folder a previous one used died
-    before replying to kernel_info. _drop_run_folder removes it when the task ends.
-    """
-    from grading import sandbox
-
-    wall = int(max(1, min(deadline or 1e9, sandbox.Limits.from_env().wall_seconds)))
-    return sandbox.nbgrader_args(root, sandbox.Limits.from_env(wall_seconds=wall, **_own_uid()))
-
-
-def _own_uid() -> dict:
-    """A uid of this worker's own for its kernels, when grading as root and none was configured.
-
-    RLIMIT_NPROC counts the processes of a uid across the machine: with every kernel as nobody, a
-    fork bomb graded on one worker starves the kernels of the students graded beside it (they died
-    before replying to kernel_info). One uid per worker process keeps each limit to its own sandbox.
-    """
-    if os.geteuid() != 0 or "COURSE_SANDBOX_UID" in os.environ:
-        return {}
-    uid = UID_BASE + os.getpid()
-    return {"uid": uid, "gid": uid}
-
-
-def _drop_run_folder(flags: list[str]) -> None:
-    for flag in flags:
-        if flag.startswith("--KernelManager.ip=") and flag.endswith("/ipc/kernel"):
-            shutil.rmtree(Path(flag.split("=", 1)[1]).parent.parent, ignore_errors=True)
-
-
 def grade(material: Material, submission: Submission) -> Executed:
     """Autograde one submission in a private temporary course; never raises for a bad submission."""
-    start = time.perf_counter()
+    start, meter = time.perf_counter(), _CpuMeter()
+    meter.start()
     out = Executed(submission.student, worker=f"{socket.gethostname()}:{os.getpid()}")
     root = Path(tempfile.mkdtemp(prefix="rnn-grade-", dir="/tmp"))  # short: Unix socket paths are limited
-    sandbox_flags: list[str] = []
     try:
         os.chmod(root, 0o755)  # the kernel's unprivileged uid walks down to its folder
         _prepare_data(material.data)
@@ -362,108 +292,38 @@ def grade(material: Material, submission: Submission) -> Executed:
         (root / "nbgrader_config.py").write_text(material.config)
         (root / TEMPLATE_DB).write_bytes(material.gradebook)
         _write(root / "solutions" / a, material.source)
-        folder = root / "submitted" / s / a
-        folder.mkdir(parents=True)
-        _write(folder, submission.files)
-        plans = _prepare_notebooks(material, submission, folder, out)
-        if out.status == "failed":
-            return out
-        flags = list(material.flags)
-        if material.sandbox:
-            sandbox_flags = _sandbox_flags(root, material.deadline)
-            flags += sandbox_flags
-        bindir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
-        env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
-        cmd = [sys.executable, "-m", "nbgrader", "autograde", a, f"--student={s}",
-               f"--CourseDirectory.root={root}", f"--CourseDirectory.db_url=sqlite:///{root / TEMPLATE_DB}",
-               f"--NbGrader.logfile={root / GRADER_LOG}", *flags]  # nbgrader's own lines only
-        for attempt in range(2):
-            remaining = material.deadline - (time.perf_counter() - start)
-            code, cpu = _run_nbgrader(cmd + (["--force"] if attempt else []), root, env, max(1.0, remaining))
-            out.cpu_seconds += cpu
-            log = (root / GRADER_LOG).read_text(errors="replace") if (root / GRADER_LOG).is_file() else ""
-            # A kernel that died while starting ran no student code (seen now and then with two sandboxed
-            # kernels starting at once): start it once more rather than fail an honest student for it.
-            if code is None or KERNEL_START_FAILED not in log.split("== retry ==")[-1]:
-                break
-            with (root / GRADER_LOG).open("a") as fh:
-                fh.write("\n== retry == the kernel died before replying to kernel_info; started again\n")
+        _write(root / "submitted" / s / a, submission.files)
+        os.environ["COURSE_GRADING_SECRET"] = material.secret.decode()  # a worker on a cluster has no secret file
+        ok, log = _autograde(root, material, s)
         out.log = log[-8000:]
         graded = root / "autograded" / s / a
-        if code is None:
-            out.status = "failed"
-            out.reason = (f"grading ran past the {material.deadline:.0f} s deadline and was stopped; nothing was "
-                          "graded. Inspect the notebook (or raise --deadline).")
-        elif code != 0 or not all((graded / f"{nb}.ipynb").is_file() for nb in material.notebooks):
+        if not ok or not all((graded / f"{nb}.ipynb").is_file() for nb in material.notebooks):
             out.status, out.reason = "failed", failure_reason(log)
         else:
-            _collect(material, graded, folder, plans, root, out)
+            _collect(material, graded, out)
     except Exception as err:  # noqa: BLE001 - one submission's trouble is reported against it alone
         out.status, out.reason = "failed", f"grading this submission failed: {type(err).__name__}: {err}"
     finally:
         shutil.rmtree(root, ignore_errors=True)
-        _drop_run_folder(sandbox_flags)
         out.seconds = time.perf_counter() - start
+        out.cpu_seconds = meter.stop()
     return out
 
 
-def _prepare_notebooks(material: Material, submission: Submission, folder: Path, out: Executed) -> dict:
-    """tamper.prepare() on every submitted notebook; returns the private plans (by notebook)."""
-    from grading import tamper
+def _collect(material: Material, graded: Path, out: Executed) -> None:
+    """Read back the graded notebooks and what the grader recorded in them."""
+    from grading import verdict
 
-    plans = {}
-    for name in material.notebooks:
-        path = folder / f"{name}.ipynb"
-        if not path.is_file():
-            continue  # nbgrader scores a missing notebook zero itself
-        try:
-            nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
-        except Exception:  # noqa: BLE001 - nbgrader fails on it the same way; its log gives the reason
-            continue
-        master_bytes = material.source.get(f"{name}.ipynb")
-        if master_bytes is None:
-            continue
-        master = nbformat.reads(master_bytes.decode("utf-8"), as_version=4)
-        try:
-            prepared, plans[name] = tamper.prepare(nb, master, material.secret, student=submission.student)
-        except Exception as err:  # noqa: BLE001
-            out.status, out.reason = "failed", f"could not prepare {name}.ipynb for grading ({type(err).__name__}: {err})"
-            return plans
-        path.write_text(nbformat.writes(prepared), encoding="utf-8")
-    return plans
-
-
-def _collect(material: Material, graded: Path, submitted: Path, plans: dict, root: Path, out: Executed) -> None:
-    """Read back the executed notebooks, judge them (tamper), and note the per-cell timeouts."""
-    from grading import tamper
-    from grading.course import Course
-
-    notebooks, verdict = {}, None
     for name in material.notebooks:
         nb = nbformat.read(graded / f"{name}.ipynb", as_version=4)
-        if name in plans:
-            nb, found = tamper.judge(nb, plans[name])
-            verdict = found if verdict is None else verdict.merge(found)
-        out.timeouts += timeouts(nb)
-        notebooks[name] = nb
-    found = tamper.verify(submitted, Course(root, f"sqlite:///{root / TEMPLATE_DB}"), material.assignment)
-    verdict = found if verdict is None else verdict.merge(found)
-    if verdict.flagged:
-        out.flagged = True
-        out.flag_reasons = list(dict.fromkeys(verdict.reasons))
-        out.parts_zeroed = list(dict.fromkeys(verdict.parts_zeroed))
-        # The zeroed tests carry an error output naming the reason: nbgrader itself scores them 0.
-        notebooks = {name: tamper.apply(nb, verdict) for name, nb in notebooks.items()}
-    out.notebooks = {name: nbformat.writes(nb) for name, nb in notebooks.items()}
+        record = nb.metadata.get(verdict.RECORD_KEY, {})
+        out.notes += [n for n in record.get("notes", []) if n not in out.notes]
+        for cell, reasons in verdict.flags(nb).items():
+            out.flag_reasons += [f"{cell}: {r}" for r in reasons]
+        out.notebooks[name] = nbformat.writes(nb)
 
 
 def as_json(executed: Executed) -> str:
     """A one-line record of a result (for logs): everything except the notebooks."""
     d = {k: v for k, v in executed.__dict__.items() if k != "notebooks"}
     return json.dumps(d)
-
-
-if __name__ == "__main__":  # the supervisor: python grading/execute.py --supervise PARENT_PID -- CMD...
-    if len(sys.argv) > 4 and sys.argv[1] == "--supervise" and sys.argv[3] == "--":
-        sys.exit(supervise(int(sys.argv[2]), sys.argv[4:]))
-    sys.exit("usage: python grading/execute.py --supervise PARENT_PID -- COMMAND...")

@@ -1,12 +1,12 @@
-"""feedback: one HTML report per graded student, with the hidden tests kept hidden.
+"""feedback: one HTML report per graded student, built from the grader's verdicts.
 
-nbgrader's generate_feedback renders the autograded notebook, whose test cells hold the hidden
-tests verbatim (and their tracebacks quote them). Here the feedback is rendered from a staged
-copy instead: hidden test regions are cut out of every test cell, a test cell with hidden
-tests shows only the name and message of its error (never the traceback, which quotes the
-test's code), and every output is made inert (grading.inert). Each test still shows its name,
-points and pass/fail; visible tests keep their code and the student's own error. Only the
-HTML reaches feedback/ - no checkpoints or other files of the submission.
+Hidden checks never enter a notebook (they run in the grader's judge), so the autograded notebook
+holds nothing to hide: each test cell shows the student's visible tests as they ran and the
+grader's message for each hidden check ("make_batches on 997 ids, batch 3, seq_len 10: 32 batches,
+expected 33"), never a check's code. Feedback is rendered from a staged copy of each autograded
+notebook, made inert once more (grading.inert), one student at a time: a notebook that cannot be
+read is reported against that student alone. Only the HTML reaches feedback/ - no checkpoints or
+other files of the submission.
 """
 from __future__ import annotations
 
@@ -16,46 +16,32 @@ from pathlib import Path
 import nbformat
 
 from grading.course import Course
-from grading.inert import make_inert
+from grading.inert import make_inert, strip_control
 
 STAGING = ".feedback-source"  # under the course root: nbgrader's step folders are relative names
-HIDDEN_NOTE = "# (hidden tests: not shown in feedback)"
 
 
-def hide_hidden_tests(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Cut hidden test regions out of test cells and reduce their errors to name and message."""
-    from nbgrader.preprocessors import ClearHiddenTests
-
-    clear = ClearHiddenTests()
-    for cell in nb.cells:
-        if cell.cell_type != "code" or not clear._remove_hidden_test_region(cell):
-            continue
-        cell.source = (cell.source.rstrip() + "\n" + HIDDEN_NOTE).lstrip()
-        outputs = []
-        for out in cell.get("outputs", []):
-            if out.output_type == "error":
-                out.traceback = [f"{out.ename}: {out.evalue}"]
-                outputs.append(out)
-        cell.outputs = outputs  # printed values of a hidden test could give it away too
-    return nb
-
-
-def _stage(course: Course, assignment: str) -> list[str]:
-    """Copy each student's autograded notebooks, hidden tests cut and outputs inert, into STAGING."""
+def _stage(course: Course, assignment: str) -> tuple[list[str], list[str]]:
+    """Copy each student's autograded notebooks, made inert, into STAGING; (staged students, notes)."""
     staging = course.root / STAGING
     shutil.rmtree(staging, ignore_errors=True)
-    students = []
+    students, notes = [], []
     for folder in sorted((course.root / "autograded").glob(f"*/{assignment}")):
         if folder.is_symlink() or not folder.is_dir():
             continue
         target = staging / folder.parent.name / assignment
         target.mkdir(parents=True)
-        for path in sorted(folder.glob("*.ipynb")):
-            if path.is_file() and not path.is_symlink():
-                nb = nbformat.read(path, as_version=4)
-                nbformat.write(make_inert(hide_hidden_tests(nb)), target / path.name)
+        try:
+            for path in sorted(folder.glob("*.ipynb")):
+                if path.is_file() and not path.is_symlink():
+                    nbformat.write(make_inert(nbformat.read(path, as_version=4)), target / path.name)
+        except Exception as err:  # noqa: BLE001 - reported against this student alone
+            shutil.rmtree(target, ignore_errors=True)
+            notes.append(f"{folder.parent.name}: the autograded notebook could not be read "
+                         f"({type(err).__name__}); grade it again with autograde --force --student")
+            continue
         students.append(folder.parent.name)
-    return students
+    return students, notes
 
 
 def _only_html(folder: Path) -> None:
@@ -67,7 +53,9 @@ def _only_html(folder: Path) -> None:
 
 
 def feedback(course: Course, assignment: str, args) -> int:
-    graded = _stage(course, assignment)
+    graded, notes = _stage(course, assignment)
+    for note in notes:
+        print("  note: " + strip_control(note))
     try:
         code, log = course.nbgrader("generate_feedback", assignment, "--force",
                                     f"--CourseDirectory.autograded_directory={STAGING}",
@@ -78,7 +66,7 @@ def feedback(course: Course, assignment: str, args) -> int:
         _only_html(course.root / "feedback" / student / assignment)
     missing = [s for s in graded if not list((course.root / "feedback" / s / assignment).glob("*.html"))]
     print(f"Feedback HTML for {len(graded) - len(missing)} of {len(graded)} graded student(s) "
-          f"in feedback/<student>/{assignment}/ (hidden tests not shown).")
+          f"in feedback/<student>/{assignment}/.")
     if missing:
         print("No feedback for: " + ", ".join(missing) + " (see the log above).")
         return 1

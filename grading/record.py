@@ -1,12 +1,13 @@
-"""Write executed notebooks into the course and their grades into the gradebook: the one writer.
+"""Write graded notebooks into the course and their grades into the gradebook: the one writer.
 
-Workers (:mod:`grading.execute`) send back each student's executed notebook. This module stages
+Workers (:mod:`grading.execute`) send back each student's graded notebook. This module stages
 them beside a copy of the student's submitted files and runs ONE real ``nbgrader autograde`` over
-the batch with execution switched off (``--Execute.enabled=False``) and the outputs kept
-(``--ClearOutput.enabled=False``): nbgrader restores the test cells, scores the outputs, writes
-``autograded/<student>/<assignment>/`` and records grades and comments exactly as in a serial
-run, without running any student code. One process writes, so SQLite never reports "database is
-locked"; a PostgreSQL gradebook (``--db postgresql://...``) is written the same way.
+the batch with the grader switched off (``--GradeInSandbox.enabled=False``) and the outputs kept
+(``--ClearOutput.enabled=False``): nbgrader scores the verdicts, writes
+``autograded/<student>/<assignment>/`` and records grades, comments and flags exactly as in a serial
+run, without running any student code. One process writes (:class:`Writer`, while the others are
+graded), so SQLite never reports "database is locked"; a PostgreSQL gradebook
+(``--db postgresql://...``) is written the same way.
 
 Only notebooks that a grading worker executed are staged: a submission that could not be graded
 is never scored from the outputs the student saved in it.
@@ -16,13 +17,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
+import resource
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
 from grading.course import Course
 from grading.execute import Executed, failure_reason
-from grading.inert import make_file_inert
 
 STAGING = ".staging"  # autograded/.staging-<pid>/<student>/<assignment>/: the batch being recorded
 
@@ -70,9 +74,9 @@ def record(course: Course, assignment: str, results: list[Executed], files: File
             code, text = course.nbgrader(
                 "autograde", assignment, "--force",
                 f"--CourseDirectory.submitted_directory={root.relative_to(course.root)}",
-                # The worker already restored the test cells; doing it again here would drop nbgrader's
+                    # The worker already restored the test cells; doing it again here would drop nbgrader's
                 # "this cell was missing" note from cells it put back, which a serial run keeps.
-                "--Execute.enabled=False", "--ClearOutput.enabled=False", "--OverwriteCells.enabled=False",
+                "--GradeInSandbox.enabled=False", "--ClearOutput.enabled=False", "--OverwriteCells.enabled=False",
                 log=log, echo=False)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -82,42 +86,7 @@ def record(course: Course, assignment: str, results: list[Executed], files: File
         if not all((graded / f"{nb}.ipynb").is_file() for nb in r.notebooks):
             # No student code ran in this nbgrader process: its log is the grader's own.
             problems[r.student] = "recording the grades failed: " + failure_reason(text)
-    for r in results:  # formgrader renders these in the instructor's session: no student script may run there
-        for nb in r.notebooks:
-            if r.student not in problems:
-                make_file_inert(course.root / "autograded" / r.student / assignment / f"{nb}.ipynb")
-    flagged = [r for r in results if r.flagged and r.student not in problems]
-    if flagged:
-        with gradebook_lock(course), course.gradebook() as gb:
-            for r in flagged:
-                apply_verdict(gb, assignment, r)
     return problems
-
-
-def apply_verdict(gb, assignment: str, r: Executed) -> None:
-    """Zero the tampered parts' autograded scores, mark them for review, and say why in a comment."""
-    reason = "FLAGGED for review: " + ("; ".join(r.flag_reasons) or "tampering detected")
-    for name in r.notebooks:
-        nb = gb.find_notebook(name, assignment)
-        manual = {c.name for c in nb.solution_cells}
-        sub = gb.find_submission_notebook(name, assignment, r.student)
-        for grade in sub.grades:
-            if grade.cell.name in manual:
-                continue  # written answers are graded by hand anyway
-            if r.parts_zeroed and grade.cell.name not in r.parts_zeroed:
-                continue
-            grade.auto_score = 0.0
-            grade.needs_manual_grade = True
-        comments = sorted(sub.comments, key=lambda c: _position(r.notebooks[name], c.cell.name))
-        if comments:  # feedback shows comments under the answer cells: the first one carries the reason
-            first = comments[0]
-            first.auto_comment = reason if not first.auto_comment else f"{reason}\n{first.auto_comment}"
-    gb.db.commit()
-
-
-def _position(notebook_json: str, grade_id: str) -> int:
-    at = notebook_json.find(f'"grade_id": "{grade_id}"')
-    return at if at >= 0 else len(notebook_json)
 
 
 def record_failed(course: Course, assignment: str, student: str) -> None:
@@ -134,3 +103,44 @@ def record_failed(course: Course, assignment: str, student: str) -> None:
     with gradebook_lock(course), course.gradebook() as gb:
         gb.update_or_create_submission(assignment, student, **kwargs)
     shutil.rmtree(course.root / "autograded" / student / assignment, ignore_errors=True)
+
+
+class Writer(threading.Thread):
+    """The one gradebook writer: records executed submissions in batches while the others are graded."""
+
+    def __init__(self, course: Course, assignment: str, files, log: Path, batch: int):
+        super().__init__(name="gradebook-writer", daemon=True)
+        self.course, self.assignment, self.files, self.log, self.batch = course, assignment, files, log, batch
+        self.queue: queue.Queue = queue.Queue()
+        self.problems: dict[str, str] = {}
+
+    def run(self) -> None:
+        done = False
+        while not done:
+            batch = [self.queue.get()]
+            while batch[-1] is not None and len(batch) < self.batch:  # a full batch, or the end of the run
+                batch.append(self.queue.get())
+            done = batch[-1] is None
+            batch = [r for r in batch if r is not None]
+            if not batch:
+                continue
+            try:
+                part = self.log.with_suffix(".record.log")
+                start, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+                self.problems.update(record(self.course, self.assignment, batch, self.files, part))
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)  # nbgrader without kernels: all reaped
+                cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
+                with self.log.open("a") as fh:
+                    fh.write(f"\n== recorded {len(batch)}: {', '.join(r.student for r in batch)} in "
+                             f"{time.perf_counter() - start:.1f} s (CPU {cpu:.1f} s) ==\n" + part.read_text())
+                part.unlink()
+            except Exception as err:  # noqa: BLE001 - reported in the summary, for every student in the batch
+                for r in batch:
+                    self.problems[r.student] = f"recording the grades failed ({type(err).__name__}: {err})"
+
+    def put(self, result) -> None:
+        self.queue.put(result)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.join()

@@ -1,19 +1,19 @@
-"""Sandboxed autograding: every kernel nbgrader starts for a submission runs inside bubblewrap.
+"""Sandboxed autograding: every process that touches a submission runs inside bubblewrap.
 
 nbgrader runs student code with the grader's rights; left alone, a submission can read the
-instructor's solutions and hidden tests, read other students' work, or rewrite the gradebook.
-This module closes that hole for ``python -m grading autograde``:
+instructor's solutions and checks, read other students' work, or rewrite the gradebook. Grading
+therefore runs two kinds of sandboxed process per submission:
 
-* :func:`check` makes sure the sandbox works here (Linux, ``bwrap``, namespaces) and raises
-  :class:`SandboxUnavailable` (naming the ``--no-sandbox`` opt-out) when it does not;
-* :func:`nbgrader_args` returns the extra ``nbgrader autograde`` flags that make every grading
-  kernel a sandboxed one: a dedicated kernelspec (``rnn-course-sandbox``, whose command is
-  :mod:`grading.sandbox_kernel`) and ZeroMQ over Unix sockets (``ipc``), since the sandbox has
-  no network at all.
+* the **kernel** that runs the student's notebook: a dedicated kernelspec (``rnn-course-sandbox``,
+  whose command is :mod:`grading.sandbox_kernel`) with ZeroMQ over Unix sockets (``ipc``), since
+  the sandbox has no network at all. :func:`kernel_settings` prepares one grading run's kernels.
+* the **judge** (:mod:`grading.judge`), which draws a lab's hidden inputs and decides its checks
+  where no student code ever ran: :func:`judge_command`.
 
-What the kernel can see and which limits apply is described in :mod:`grading.sandbox_kernel`.
-Limits can be changed per call (``Limits``) or with environment variables
-``COURSE_SANDBOX_MEMORY_MB``, ``..._NPROC``, ``..._WALL_SECONDS`` and friends (see ``Limits``).
+:func:`check` makes sure the sandbox works here (Linux, ``bwrap``, namespaces) and raises
+:class:`SandboxUnavailable` (naming the ``--no-sandbox`` opt-out) when it does not. Both kinds are
+described by one :class:`SandboxConfig` (limits, uid, read-only paths), whose fields can be set
+with ``COURSE_SANDBOX_<NAME>`` environment variables.
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ NO_SANDBOX_FLAG = "--no-sandbox"
 LAUNCHER = Path(sandbox_kernel.__file__).resolve()
 HELPERS_DIR = Path(helpers.__file__).resolve().parent  # the lab imports helpers
 
-__all__ = ["KERNEL_NAME", "NO_SANDBOX_FLAG", "Limits", "SandboxUnavailable", "check",
-           "install_kernelspec", "nbgrader_args"]
+__all__ = ["KERNEL_NAME", "NO_SANDBOX_FLAG", "SandboxConfig", "SandboxUnavailable", "check",
+           "install_kernelspec", "kernel_settings", "judge_command"]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -56,40 +56,8 @@ class SandboxUnavailable(RuntimeError):
         super().__init__(message)
 
 
-_D = sandbox_kernel.DEFAULTS  # the launcher's defaults are the one source of truth
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one grading kernel; each can be set with COURSE_SANDBOX_<NAME>."""
-
-    memory_mb: int = _D["memory_mb"]  # RLIMIT_DATA: heap and private memory (torch CPU grading needs < 1 GB)
-    address_space_extra_mb: int = _D["address_space_extra_mb"]  # RLIMIT_AS = memory_mb + this
-    nproc: int = _D["nproc"]  # processes and threads of the kernel's uid (RLIMIT_NPROC)
-    fsize_mb: int = _D["fsize_mb"]  # largest file the kernel may write
-    nofile: int = _D["nofile"]  # open files
-    cpu_seconds: int = _D["cpu_seconds"]  # CPU time per process
-    wall_seconds: int = _D["wall_seconds"]  # lifetime of the kernel; it is killed after that
-    tmp_mb: int = _D["tmp_mb"]  # private /tmp and /dev/shm (memory-backed)
-    threads: int = _D["threads"]  # OMP/MKL/OpenBLAS threads; 0: the grader's OMP_NUM_THREADS, else min(4, CPUs)
-    uid: int = _D["uid"]  # unprivileged uid/gid the kernel runs as when grading as root
-    gid: int = _D["gid"]
-
-    @classmethod
-    def from_env(cls, **overrides: int) -> "Limits":
-        values = {}
-        for f in fields(cls):
-            env = os.environ.get(f"COURSE_SANDBOX_{f.name.upper()}")
-            if env is not None:
-                try:
-                    values[f.name] = int(env)
-                except ValueError:
-                    raise ValueError(f"COURSE_SANDBOX_{f.name.upper()}={env!r} is not an integer") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-    def launcher_args(self) -> list[str]:
-        return [f"--{f.name.replace('_', '-')}={getattr(self, f.name)}" for f in fields(self)]
+SandboxConfig = sandbox_kernel.SandboxConfig
+GRADING_DIR = Path(__file__).resolve().parent  # the judge imports grading.spec and grading.probe
 
 
 def _read(path: str) -> str:
@@ -110,8 +78,8 @@ def _userns_hint() -> str:
     return "run the grading on a Linux host (or container) that allows user namespaces"
 
 
-def _ro_paths(course_dir: Path | None) -> list[Path]:
-    """Course paths the kernel reads: the helpers package and the data cache (and a local mirror)."""
+def course_ro_paths(course_dir: Path | None) -> list[Path]:
+    """Course paths a sandbox reads: the helpers package and the data cache (and a local mirror)."""
     paths = [HELPERS_DIR]
     from helpers.data import cache_dir  # the same rule helpers.data uses inside the kernel
 
@@ -162,9 +130,8 @@ def check() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="rnn-sbx-probe-") as tmp:
         os.chmod(tmp, 0o755)
-        ns = sandbox_kernel.parser().parse_args(Limits.from_env().launcher_args())
         cmd = sandbox_kernel.build_command(
-            ns, [sys.executable, "-I", "-c", probe_code], workdir=Path(tmp),
+            SandboxConfig.from_env(), [sys.executable, "-I", "-c", probe_code], workdir=Path(tmp),
             env=sandbox_kernel.kernel_env(sys.executable, 1),
         )
         try:
@@ -185,7 +152,7 @@ def kernelspec_dict() -> dict:
     """The grading kernelspec: the launcher, then the usual ipykernel command.
 
     It holds no course-specific settings: those are in each grading run's private folder
-    (see nbgrader_args), so concurrent runs with different limits cannot mix them up.
+    (see kernel_settings), so concurrent runs with different limits cannot mix them up.
     """
     return {
         "argv": [sys.executable, "-I", str(LAUNCHER), "--",
@@ -221,29 +188,46 @@ def install_kernelspec() -> Path:
                              "make the environment's share/jupyter/kernels folder writable")
 
 
-def nbgrader_args(course_dir: Path, limits: Limits | None = None) -> list[str]:
-    """Extra ``nbgrader autograde`` flags that run every grading kernel in the sandbox.
+def kernel_settings(course_dir: Path, config: SandboxConfig | None = None) -> dict:
+    """The KernelManager settings that run a grading kernel in the sandbox (``kernel_name``, ``transport``, ``ip``).
 
     Checks the sandbox first (raises SandboxUnavailable), installs the kernelspec, and makes
     this run's private folder (removed when this process exits): ``ipc/`` for the kernels'
     ZeroMQ sockets, the only grader folder a kernel can write, and ``sandbox.json`` beside it
-    with the limits and read-only paths, which the launcher reads and the kernel cannot reach.
+    with the configuration, which the launcher reads and the kernel cannot reach.
     """
     check()
-    limits = limits or Limits.from_env()
-    ro = _ro_paths(Path(course_dir))
+    config = config or SandboxConfig.from_env()
+    config = config.with_(ro=tuple(str(p) for p in course_ro_paths(Path(course_dir))) + tuple(config.ro))
     install_kernelspec()
     # Short path: Unix socket names are limited to ~107 bytes.
     run_dir = Path(tempfile.mkdtemp(prefix="rnn-sbx-", dir="/tmp"))
     atexit.register(shutil.rmtree, run_dir, True)
     (run_dir / "ipc").mkdir(mode=0o700)
-    args = limits.launcher_args() + [a for p in ro for a in ("--ro", str(p))]
     settings = run_dir / sandbox_kernel.SETTINGS
-    settings.write_text(json.dumps({"args": args}, indent=1))
+    settings.write_text(config.to_json())
     os.chmod(settings, 0o600)
-    return [
-        f"--ExecutePreprocessor.kernel_name={KERNEL_NAME}",
-        f"--Execute.kernel_name={KERNEL_NAME}",
-        "--KernelManager.transport=ipc",
-        f"--KernelManager.ip={run_dir}/ipc/kernel",
-    ]
+    return {"kernel_name": KERNEL_NAME, "transport": "ipc", "ip": f"{run_dir}/ipc/kernel"}
+
+
+def drop_run_folder(settings: dict) -> None:
+    """Remove the private folder kernel_settings made (when a grading run is over)."""
+    ip = settings.get("ip", "")
+    if ip.endswith("/ipc/kernel"):
+        shutil.rmtree(Path(ip).parent.parent, ignore_errors=True)
+
+
+def judge_command(config: SandboxConfig, checks: Path, workdir: Path) -> list[str]:
+    """The command line of a sandboxed judge for a lab's checks (a copy in ``workdir``, its only writable folder).
+
+    The judge reads the grading and helpers packages and the data cache; nothing else of the
+    course. When grading as root it runs as the config's unprivileged uid, so workdir is handed
+    to that uid.
+    """
+    ro = (str(GRADING_DIR), *(str(p) for p in course_ro_paths(None)), *config.ro)
+    config = config.with_(ro=ro)
+    if os.geteuid() == 0:
+        sandbox_kernel._chown_tree(workdir, config.uid, config.gid)
+    inner = [sys.executable, "-I", str(GRADING_DIR / "judge.py"), str(checks), str(GRADING_DIR.parent)]
+    env = sandbox_kernel.kernel_env(sys.executable, sandbox_kernel.kernel_threads(config.threads))
+    return sandbox_kernel.build_command(config, inner, workdir=workdir, env=env)

@@ -10,10 +10,8 @@ the student's code sees:
 * read-only: the system (``/usr``, the libraries, a few files of ``/etc``), the Python
   installation and virtual environment, and the course paths passed with ``--ro``
   (the ``helpers`` package and the data cache) - nothing else of the file system;
-* writable: its own submission folder (the working directory; the notebooks in it, which
-  nbgrader wrote with the hidden tests restored, are covered by a placeholder), a private,
-  size-limited ``/tmp`` (also ``$HOME``) and ``/dev/shm``, and the folder that holds the
-  kernel's ZeroMQ ``ipc`` sockets;
+* writable: its own submission folder (the working directory), a private, size-limited ``/tmp``
+  (also ``$HOME``) and ``/dev/shm``, and the folder that holds the kernel's ZeroMQ ``ipc`` sockets;
 * no network at all (``--unshare-net``; the kernel talks to nbgrader over Unix sockets),
   its own PID, IPC and UTS namespaces, a cleaned environment (no tokens, no grader paths);
 * limits: data and address-space size, processes (``RLIMIT_NPROC``), file size, open files,
@@ -26,17 +24,19 @@ SETUID/SETGID, and ``setpriv`` switches the kernel to an unprivileged uid (defau
 not. Otherwise bwrap makes an unprivileged user namespace and the kernel keeps the grader's
 uid, with its process limit counted inside that namespace only.
 
-``build_command`` is also used by :func:`grading.sandbox.check` to probe the sandbox.
+Everything the sandbox needs to know is one :class:`SandboxConfig` (limits, the uid, the read-only
+paths). ``build_command`` is also used for the judge (:mod:`grading.judge`) and by
+:func:`grading.sandbox.check` to probe the sandbox.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -60,8 +60,54 @@ ENV_KEEP = (
 )
 
 
-def _limits_args(ns: argparse.Namespace) -> list[str]:
-    """prlimit options (soft = hard, so student code cannot raise them)."""
+@dataclass(frozen=True)
+class SandboxConfig:
+    """One sandboxed process: its limits, the uid it runs as, and what it may read.
+
+    Each field can be set with ``COURSE_SANDBOX_<NAME>`` (e.g. COURSE_SANDBOX_MEMORY_MB=2048).
+    """
+
+    memory_mb: int = 4096  # RLIMIT_DATA: heap and private memory (torch CPU grading needs < 1 GB)
+    address_space_extra_mb: int = 4096  # RLIMIT_AS = memory_mb + this (libraries, thread stacks, mappings)
+    nproc: int = 256  # processes and threads of the uid (RLIMIT_NPROC)
+    fsize_mb: int = 1024  # largest file it may write
+    nofile: int = 1024  # open files
+    cpu_seconds: int = 900  # CPU time per process (RLIMIT_CPU)
+    wall_seconds: int = 900  # lifetime; then it is killed
+    tmp_mb: int = 512  # private /tmp and /dev/shm (memory-backed)
+    threads: int = 0  # OMP/MKL/OpenBLAS threads; 0: the grader's OMP_NUM_THREADS, else min(4, CPUs)
+    uid: int = 65534  # unprivileged uid/gid it runs as when grading as root
+    gid: int = 65534
+    ro: tuple = ()  # extra read-only paths (the helpers package, the data cache, a lab's checks)
+
+    @classmethod
+    def from_env(cls, **overrides) -> "SandboxConfig":
+        values = {}
+        for f in fields(cls):
+            env = os.environ.get(f"COURSE_SANDBOX_{f.name.upper()}")
+            if env is not None and f.name != "ro":
+                try:
+                    values[f.name] = int(env)
+                except ValueError:
+                    raise ValueError(f"COURSE_SANDBOX_{f.name.upper()}={env!r} is not an integer") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "SandboxConfig":
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SandboxConfig":
+        data = json.loads(text)
+        data["ro"] = tuple(data.get("ro", ()))
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def _limits_args(ns: SandboxConfig) -> list[str]:
+    """prlimit options (soft = hard, so sandboxed code cannot raise them)."""
     mem = ns.memory_mb * MiB
     return [
         f"--data={mem}",
@@ -94,14 +140,12 @@ def python_paths(python: str) -> list[Path]:
 
 
 def build_command(
-    ns: argparse.Namespace,
+    ns: SandboxConfig,
     inner: list[str],
     *,
     workdir: Path,
     rw: list[Path] = (),
     data_files: list[tuple[int, str]] = (),
-    hide: list[Path] = (),
-    placeholder: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> list[str]:
     """The full ``bwrap ... prlimit ... [setpriv ...] inner`` command line."""
@@ -158,8 +202,6 @@ def build_command(
     for p in rw:
         bind("--bind", Path(p))
     bind("--bind", workdir)
-    for p in hide:  # files in the submission folder the kernel must not read
-        args += ["--ro-bind", str(placeholder), str(p)]
     for fd, dest in data_files:  # copies (e.g. the connection file), readable by the kernel only
         parents(Path(dest))
         args += ["--perms", "0444", "--ro-bind-data", str(fd), dest]
@@ -213,37 +255,6 @@ def kernel_env(python: str, threads: int) -> dict[str, str]:
     return env
 
 
-# Default limits of one grading kernel: grading.sandbox.Limits reads them from here, so the
-# launcher and the grader can never disagree (COURSE_SANDBOX_<NAME> overrides each).
-DEFAULTS = {
-    "memory_mb": 4096, "address_space_extra_mb": 4096, "nproc": 256, "fsize_mb": 1024, "nofile": 1024,
-    "cpu_seconds": 900, "wall_seconds": 900, "tmp_mb": 512, "threads": 0, "uid": 65534, "gid": 65534,
-}
-HELP = {
-    "memory_mb": "RLIMIT_DATA (heap and private memory)",
-    "address_space_extra_mb": "RLIMIT_AS = memory + this (libraries, thread stacks, shared mappings)",
-    "nproc": "processes and threads (RLIMIT_NPROC)",
-    "fsize_mb": "largest file the kernel may write",
-    "nofile": "open files",
-    "cpu_seconds": "CPU time per process (RLIMIT_CPU)",
-    "wall_seconds": "kernel lifetime; then it is killed",
-    "tmp_mb": "size of the private /tmp and /dev/shm",
-    "threads": "OMP/MKL/OpenBLAS threads (0: the grader's OMP_NUM_THREADS, else min(4, CPUs))",
-    "uid": "uid the kernel runs as when grading as root",
-    "gid": "gid the kernel runs as when grading as root",
-}
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, default in DEFAULTS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=float if name == "wall_seconds" else int,
-                       default=default, help=HELP[name])
-    p.add_argument("--ro", action="append", default=[], help="extra read-only path (repeatable)")
-    p.add_argument("inner", nargs=argparse.REMAINDER, help="-- the kernel command line")
-    return p
-
-
 # Names that mark a course root or a grader's folder: the working directory must be a
 # submission folder, never one of these (binding it writable would expose the course).
 FORBIDDEN_MARKERS = ("gradebook.db", "nbgrader_config.py", ".git", "pyproject.toml")
@@ -287,26 +298,24 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
 
 SETTINGS = "sandbox.json"
 CONNECTION_FILE = "/run/kernel/connection.json"  # where the kernel finds its copy
-PLACEHOLDER = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "This notebook is being graded."}],
-               "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
 
-def load_settings(ipc_dir: Path) -> list[str]:
-    """Launcher options for this grading run, written by grading.sandbox.nbgrader_args.
+def load_settings(ipc_dir: Path) -> SandboxConfig:
+    """The sandbox of this grading run, written by grading.sandbox.kernel_settings.
 
-    They live next to (not inside) the socket folder, which the kernel can write: a student
+    It lives next to (not inside) the socket folder, which the kernel can write: a student
     must not be able to change the limits of the next kernel.
     """
     path = ipc_dir.parent / SETTINGS
     try:
         st = path.stat()
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+        config = SandboxConfig.from_json(path.read_text())
+    except (OSError, ValueError, TypeError) as err:
         raise SystemExit(f"sandbox_kernel: cannot read {path} ({err}); start grading kernels through "
-                         "grading.sandbox.nbgrader_args (python -m grading autograde does).") from None
+                         "grading (python -m grading autograde, or nbgrader with the course's config).") from None
     if st.st_uid != os.geteuid() or st.st_mode & 0o022:
         raise SystemExit(f"sandbox_kernel: {path} must belong to the grader and not be writable by others.")
-    return [str(a) for a in data["args"]]
+    return config
 
 
 def _die_with_parent() -> None:
@@ -322,55 +331,39 @@ def _die_with_parent() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """sandbox_kernel.py -- KERNEL COMMAND -f CONNECTION_FILE: the kernel, sandboxed as its run's settings say."""
     parent = os.getppid()
     _die_with_parent()
     if os.getppid() != parent:  # it died before prctl took effect
         return 1
     argv = sys.argv[1:] if argv is None else argv
-    ns = parser().parse_args(argv)
-    inner = ns.inner[1:] if ns.inner[:1] == ["--"] else ns.inner
+    inner = argv[1:] if argv[:1] == ["--"] else argv
     if "-f" not in inner:
         raise SystemExit("sandbox_kernel: expected the kernel command after --, with -f CONNECTION_FILE")
     conn = Path(inner[inner.index("-f") + 1]).resolve()
     info = json.loads(conn.read_text())
     if info.get("transport") != "ipc":
         raise SystemExit("sandbox_kernel: the kernel must use the ipc transport (the sandbox has no "
-                         "network); pass --KernelManager.transport=ipc (grading.sandbox.nbgrader_args does).")
+                         "network); start it through grading.sandbox.kernel_settings.")
     ipc_dir = Path(info["ip"]).resolve().parent
-    # Options given on the command line come first, so the run's settings win.
-    ns = parser().parse_args([*argv[: len(argv) - len(ns.inner)], *load_settings(ipc_dir), "--", *inner])
+    config = load_settings(ipc_dir)
     workdir = Path.cwd().resolve()
     _check_workdir(workdir)
-    threads = kernel_threads(ns.threads)
-    rw = [ipc_dir]
-    # The connection file (in the grader's private runtime folder) goes in as a copy.
-    conn_fd = os.open(conn, os.O_RDONLY)
+    conn_fd = os.open(conn, os.O_RDONLY)  # the connection file (in the grader's private runtime folder) goes in as a copy
     inner = list(inner)
     inner[inner.index("-f") + 1] = CONNECTION_FILE
 
     root = os.geteuid() == 0
     owner = workdir.stat()
     if root:  # the kernel's unprivileged uid must be able to write its folder and sockets
-        _chown_tree(workdir, ns.uid, ns.gid)
-        for d in rw:
-            os.lchown(d, ns.uid, ns.gid)
-            os.chmod(d, 0o700)
-
-    # nbgrader writes the notebook it grades into the submission folder before running it,
-    # with the hidden tests put back: the kernel sees a placeholder in its place.
-    hide = [Path(d, n) for d, _, names in os.walk(workdir, followlinks=False) for n in names
-            if n.endswith(".ipynb") and not os.path.islink(os.path.join(d, n))]
-    placeholder = ipc_dir.parent / "hidden.ipynb"
-    if hide and not placeholder.is_file():
-        tmp = placeholder.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(PLACEHOLDER))
-        os.chmod(tmp, 0o644)
-        tmp.replace(placeholder)
+        _chown_tree(workdir, config.uid, config.gid)
+        os.lchown(ipc_dir, config.uid, config.gid)
+        os.chmod(ipc_dir, 0o700)
     data_files = [(conn_fd, CONNECTION_FILE)]
     for font_list in _matplotlib_font_lists():
         data_files.append((os.open(font_list, os.O_RDONLY), f"/tmp/.matplotlib/{font_list.name}"))
-    cmd = build_command(ns, inner, workdir=workdir, rw=rw, data_files=data_files,
-                        hide=hide, placeholder=placeholder, env=kernel_env(inner[0], threads))
+    cmd = build_command(config, inner, workdir=workdir, rw=[ipc_dir], data_files=data_files,
+                        env=kernel_env(inner[0], kernel_threads(config.threads)))
     proc = subprocess.Popen(cmd, pass_fds=[fd for fd, _ in data_files])
     for fd, _ in data_files:
         os.close(fd)
@@ -382,9 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts travel as messages (interrupt_mode)
     try:
-        rc = proc.wait(timeout=ns.wall_seconds)
+        rc = proc.wait(timeout=config.wall_seconds)
     except subprocess.TimeoutExpired:
-        print(f"sandbox_kernel: kernel ran past the {ns.wall_seconds:.0f} s wall-clock limit; killed.",
+        print(f"sandbox_kernel: kernel ran past the {config.wall_seconds:.0f} s wall-clock limit; killed.",
               file=sys.stderr, flush=True)
         proc.kill()
         rc = proc.wait()

@@ -1,24 +1,69 @@
-"""What the grading suites share: whether to sandbox, and the lab's reference solution run once.
+"""What the test suites share: environments, the instructors' CLI, courses, submissions and scores.
 
-Imported by tests/test_grading.py, test_grading_scale.py, test_grading_modes.py, test_tamper.py
-and test_lab_gaps.py (beside mini_assignment.py, the 3-point assignment most of them grade).
+One place for each helper (conftest.py holds the fixtures built from them). A course here is a real
+folder with the course's nbgrader_config.py, an assignment's source (notebook and checks.py) under
+solutions/, and the real ``python -m grading`` commands run on it; scores are read back through
+nbgrader's Gradebook, as nbgrader's own test suite does.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+COURSE_ID = "rnn-course"
+SECRET = "test-course-secret"  # the course secret of every test course (COURSE_GRADING_SECRET)
+
 LAB = "sherlock_rnn_vs_gru"
 LAB_NOTEBOOK = f"{LAB}.ipynb"
 LAB_SOURCE = REPO / "solutions" / LAB / LAB_NOTEBOOK
 # the lab's autograded test cells and their points: what an honest, complete submission must get
 LAB_POINTS = {"vocab_tests": 10, "batches_tests": 10, "gru_shape_tests": 5, "gru_match_tests": 15,
               "model_tests": 15, "train_tests": 15, "eval_tests": 10}
+LAB_MANUAL = ("samples", "curves", "comparison")
+
+
+# --- environments and commands -----------------------------------------------------------------------------
+
+def env(**extra: str) -> dict:
+    """The environment of a grading command: fast mode, one thread, the venv first on PATH, the data mirror."""
+    out = {**os.environ, "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
+           "COURSE_GRADING_SECRET": SECRET,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if SHARED_DATA.is_dir():
+        out.setdefault("COURSE_DATA_MIRROR", str(SHARED_DATA))
+    out.update(extra)
+    return out
+
+
+def run_cli(course: Path, step: str, *args: str, db: str | None = None, wait: bool = True, timeout: int = 1200,
+            **extra: str):
+    """``python -m grading STEP ARGS --course-dir=course`` (a Popen when wait=False)."""
+    cmd = [sys.executable, "-m", "grading", step, *args, f"--course-dir={course}"] + ([f"--db={db}"] if db else [])
+    if not wait:
+        return subprocess.Popen(cmd, cwd=REPO, env=env(**extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    return subprocess.run(cmd, cwd=REPO, env=env(**extra), capture_output=True, text=True, timeout=timeout)
+
+
+def autograde(course: Path, assignment: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    """The README's autograde, sandboxed where the sandbox works here (else --no-sandbox)."""
+    return run_cli(course, "autograde", assignment, *args, *sandbox_flags(), **extra)
+
+
+def nbgrader(course: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    """Plain ``nbgrader ARGS`` run from the course folder, as an instructor might."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env(**extra),
+                          capture_output=True, text=True, timeout=1200)
 
 
 def sandbox_flags() -> list[str]:
@@ -32,13 +77,125 @@ def sandbox_flags() -> list[str]:
         return ["--no-sandbox"]
 
 
-def run_reference(folder: Path, env: dict) -> Path:
-    """The lab's reference solution run top to bottom in ``folder`` under ``env`` (fast mode): notebook + checkpoints."""
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def shared_folder(prefix: str) -> Path:
+    """A fresh folder under /tmp every user can walk into (pytest's own are private to this user)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    folder.chmod(0o755)
+    return folder
+
+
+# --- courses, submissions, scores ------------------------------------------------------------------------------
+
+def new_course(root: Path, assignment: str, notebook: nbformat.NotebookNode, checks: str | Path | None,
+               name: str | None = None, release: bool = True) -> Path:
+    """A course at root with one assignment's source (notebook, checks.py), released unless release=False."""
+    source = root / "solutions" / assignment
+    source.mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    notebook.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nbformat.write(notebook, source / f"{name or assignment}.ipynb")
+    if isinstance(checks, Path):
+        shutil.copy(checks, source / "checks.py")
+    elif checks is not None:
+        (source / "checks.py").write_text(checks)
+    if release:
+        done = run_cli(root, "release", assignment)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+def lab_course(root: Path) -> Path:
+    """A course with the Sherlock lab's source (without the instructor's checkpoints), released."""
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "solutions" / LAB, root / "solutions" / LAB,
+                    ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
+    done = run_cli(root, "release", LAB)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+def released(course: Path, assignment: str, name: str | None = None) -> nbformat.NotebookNode:
+    return nbformat.read(course / "assignments" / assignment / f"{name or assignment}.ipynb", as_version=4)
+
+
+def submit(course: Path, student: str, assignment: str, nb=None, *, name: str | None = None, raw: str | None = None,
+           checkpoints: Path | None = None, files: dict[str, bytes] | None = None) -> Path:
+    """Put one student's hand-in into submitted/<student>/<assignment>/ (a notebook, raw text, checkpoints, files)."""
+    target = course / "submitted" / student / assignment
+    target.mkdir(parents=True)
+    path = target / f"{name or assignment}.ipynb"
+    if raw is not None:
+        path.write_text(raw)
+    elif nb is not None:
+        nbformat.write(nb, path)
+    if checkpoints is not None:
+        shutil.copytree(checkpoints / "checkpoints", target / "checkpoints")
+    for rel, data in (files or {}).items():
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        (target / rel).write_bytes(data)
+    return target
+
+
+def scores(course: Path, assignment: str, db: str | None = None) -> dict[str, dict[str, float | None]]:
+    """student -> {grade cell: score} for every submission the gradebook holds."""
+    from nbgrader.api import Gradebook
+
+    from grading.course import _venv_on_path
+
+    _venv_on_path()
+    out = {}
+    with Gradebook(db or f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gb:
+        for sub in gb.find_assignment(assignment).submissions:
+            out[sub.student_id] = {g.cell.name: g.score for nb in sub.notebooks for g in nb.grades}
+    return out
+
+
+def auto_total(cells: dict[str, float | None], manual=LAB_MANUAL) -> float:
+    return sum(v or 0.0 for k, v in cells.items() if k not in manual)
+
+
+def summary_block(stdout: str, student: str) -> str:
+    """A student's lines in the autograde summary: the head line and its notes."""
+    lines = stdout.splitlines()
+    starts = [i for i, ln in enumerate(lines) if re.match(rf"^  {re.escape(student)}\s", ln)]
+    assert starts, f"{student} is not in the summary:\n{stdout[-3000:]}"
+    block = [lines[starts[-1]]]
+    for ln in lines[starts[-1] + 1:]:
+        if not ln.startswith("      "):
+            break
+        block.append(ln)
+    return "\n".join(block)
+
+
+def cell(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def graded_notebook(course: Path, student: str, assignment: str, name: str | None = None):
+    return nbformat.read(course / "autograded" / student / assignment / f"{name or assignment}.ipynb", as_version=4)
+
+
+def solution_source(grade_id: str, source: Path = LAB_SOURCE) -> str:
+    """A student's answer: the source cell without its solution markers."""
+    text = cell(nbformat.read(source, as_version=4), grade_id).source
+    return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION\n?", "", text, flags=re.M)
+
+
+def run_reference(folder: Path, environment: dict) -> Path:
+    """The lab's reference solution run top to bottom in ``folder`` (fast mode): notebook + checkpoints."""
+    from nbclient import NotebookClient
+
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(LAB_SOURCE, folder / LAB_NOTEBOOK)
     nb = nbformat.read(folder / LAB_NOTEBOOK, as_version=4)
     saved = dict(os.environ)
-    os.environ.update(env)  # the kernel inherits this process's environment
+    os.environ.update(environment)  # the kernel inherits this process's environment
     try:
         NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     finally:

@@ -8,28 +8,26 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from grading.intake import IntakeLimits, clean_in_place, read_submission
-
-REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENT = "sherlock_rnn_vs_gru"
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+from grading_support import LAB as ASSIGNMENT
+from grading_support import LAB_NOTEBOOK as NOTEBOOK
+from grading_support import REPO, run_cli
 
 
 def collect(course: Path, inbox: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grading", "collect", ASSIGNMENT, f"--from={inbox}",
-                           f"--course-dir={course}"], capture_output=True, text=True, timeout=120)
+    return run_cli(course, "collect", ASSIGNMENT, f"--from={inbox}", timeout=120)
 
 
 @pytest.fixture
 def course(tmp_path) -> Path:
     root = tmp_path / "course"
-    root.mkdir()
+    (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copy(REPO / "solutions" / ASSIGNMENT / "grading.toml", root / "solutions" / ASSIGNMENT)
     return root
 
 
@@ -122,8 +120,8 @@ def test_a_student_folder_that_is_itself_a_link_is_skipped(course, tmp_path):
 
 def test_the_summary_says_what_was_handed_in(tmp_path):
     """Issue 18's fast/full trap: a student who handed in only fast-mode checkpoints is told so."""
-    from grading.autograde import handed_in
     from grading.course import LabFacts
+    from grading.summary import handed_in
 
     lab = LabFacts.read(REPO / "solutions" / ASSIGNMENT / "grading.toml")
     folder = tmp_path / "s"
@@ -131,6 +129,20 @@ def test_the_summary_says_what_was_handed_in(tmp_path):
     assert handed_in(folder, lab).startswith("handed in: the notebook only (no checkpoints/*.pt)")
     (folder / "checkpoints" / "fast" / "gru.pt").write_bytes(b"x")
     assert handed_in(folder, lab).startswith("handed in: only fast-mode checkpoints (checkpoints/fast/gru.pt)")
+    assert handed_in(folder, lab, fast=True) == "handed in: the notebook and checkpoints/fast/gru.pt"
     (folder / "checkpoints" / "gru.pt").write_bytes(b"x")
     (folder / "checkpoints" / "rnn.pt").write_bytes(b"x")
     assert handed_in(folder, lab) == "handed in: the notebook and checkpoints/gru.pt, checkpoints/rnn.pt"
+    assert handed_in(folder, LabFacts()) == "handed in: the notebook"  # a lab that takes no checkpoints
+
+
+def test_collect_tells_fast_mode_checkpoints_from_none(course, tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "fast" / "checkpoints" / "fast").mkdir(parents=True)
+    (inbox / "fast" / NOTEBOOK).write_text('{"cells": []}')
+    (inbox / "fast" / "checkpoints" / "fast" / "gru.pt").write_bytes(b"w")
+    (inbox / "none").mkdir()
+    (inbox / "none" / NOTEBOOK).write_text('{"cells": []}')
+    done = collect(course, inbox)
+    assert "fast: handed in: only fast-mode checkpoints (checkpoints/fast/gru.pt)" in done.stdout
+    assert "none: handed in: the notebook only (no checkpoints/*.pt)" in done.stdout

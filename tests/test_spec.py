@@ -1,0 +1,105 @@
+"""grading.spec and release's checks: what a lab's hidden checks are made of, and what release refuses."""
+import textwrap
+
+import nbformat
+import pytest
+import torch
+
+from grading.course import Course
+from grading.probe import Missing, Raised, Unsupported
+from grading.release import lint
+from grading.spec import Check, Fail, close, equal, load_checks, names_reachable, tensor, value
+from mini_assignment import CHECKS, source_notebook
+
+
+def message(fn, *args, **kwargs) -> str:
+    with pytest.raises(Fail) as err:
+        fn(*args, **kwargs)
+    return str(err.value)
+
+
+def test_refusals_say_what_happened_without_echoing_the_student():
+    assert "not defined in the notebook" in message(value, Missing("f"), "f(1)")
+    assert message(value, Raised("ValueError", True, "leak"), "f(1)") == "f(1) raised ValueError"
+    custom = message(value, Raised("", False, "leak"), "f(1)")
+    assert "a class of its own" in custom and "leak" not in custom
+    assert "not plain data" in message(value, Unsupported("", False), "f(1)")
+    # a builtin name the kernel claims, which is not a builtin exception, is not shown either
+    assert "Nonsense" not in message(value, Raised("Nonsense", True, ""), "f(1)")
+
+
+def test_comparisons_never_quote_a_students_string():
+    secret = "print(open('/etc/passwd').read())  # the question's code, captured"
+    for got in (secret, [secret], {"k": secret}):
+        assert secret not in message(equal, got, 5, "f(2)")
+    assert secret not in message(equal, secret, "expected text", "f(2)")
+    assert "shape (3,)" in message(tensor, torch.zeros(3), "f(2)", shape=(2,))
+    assert "up to" in message(close, torch.ones(2), torch.zeros(2), "f(2)")
+    close(torch.ones(2) + 1e-9, torch.ones(2), "f(2)")
+    equal(torch.arange(3), torch.arange(3), "f(2)")
+
+
+SOURCE = [
+    "import torch\nfrom torch import nn\nG = nn.GRUCell\n",
+    "%matplotlib inline\n!ls\ndef helper(x):\n    return G(3, 4)\n",
+    "class GRUCellScratch(nn.Module):\n    def forward(self, x):\n        return helper(x)\n",
+    "def unrelated():\n    return torch.gru_cell\n",
+    "this is not python (\n",
+]
+
+
+def test_names_reachable_follows_functions_aliases_and_imports():
+    used = names_reachable(SOURCE, "GRUCellScratch")
+    assert {"GRUCell", "helper", "G"} <= used and "gru_cell" not in used
+    assert names_reachable(SOURCE, "Nope") is None
+    redefined = SOURCE + ["class GRUCellScratch(nn.Module):\n    def forward(self, x):\n        return x * 2\n"]
+    assert "GRUCell" not in names_reachable(redefined, "GRUCellScratch")  # the last definition is the one graded
+
+
+def test_load_checks_refuses_malformed_lists(tmp_path):
+    path = tmp_path / "checks.py"
+    path.write_text(CHECKS)
+    assert [c.cell for c in load_checks(path)] == ["test_add", "test_mul"]
+    for bad in ("CHECKS = 3",
+                "from grading.spec import Check\nCHECKS = [Check('a', 'x', 1, print), Check('a', 'x', 2, print)]",
+                "from grading.spec import Check\nCHECKS = [Check('a', 'x', 0, print)]"):
+        path.write_text(bad)
+        with pytest.raises(ValueError):
+            load_checks(path)
+
+
+def _course(tmp_path, notebook, checks):
+    source = tmp_path / "solutions" / "mini"
+    source.mkdir(parents=True)
+    nbformat.write(notebook, source / "mini.ipynb")
+    if checks is not None:
+        (source / "checks.py").write_text(checks)
+    return Course(tmp_path, f"sqlite:///{tmp_path / 'gradebook.db'}")
+
+
+def test_release_refuses_hidden_tests_missing_checks_and_points_that_do_not_add_up(tmp_path):
+    assert lint(_course(tmp_path / "ok", source_notebook(), CHECKS), "mini") == []
+    hidden = source_notebook()
+    hidden.cells[2].source += "\n### BEGIN HIDDEN TESTS\nassert add(2, 2) == 4\n### END HIDDEN TESTS"
+    assert "hidden tests" in " ".join(lint(_course(tmp_path / "hidden", hidden, CHECKS), "mini"))
+    assert "no checks.py" in " ".join(lint(_course(tmp_path / "none", source_notebook(), None), "mini"))
+    short = CHECKS.replace('Check("test_mul", "mul on random integers", 1', 'Check("test_mul", "mul on random integers", 0.5')
+    assert "test cell test_mul is worth 1 points, its checks in checks.py 0.5" in lint(_course(tmp_path / "short", source_notebook(),
+                                                                                   short), "mini")
+    extra = CHECKS + textwrap.dedent('''
+        CHECKS.append(Check("test_div", "div", 1, judge_mul))
+        ''')
+    assert any("test_div" in p for p in lint(_course(tmp_path / "extra", source_notebook(), extra), "mini"))
+
+
+def test_ask_source_ships_what_it_names():
+    def helper():
+        return 1
+
+    def ask(nb, inputs):
+        return helper()
+
+    source = Check("c", "n", 1, print, ask=ask, ship=(helper,)).ask_source()
+    scope = {}
+    exec(source, scope)
+    assert scope["ask"](None, None) == 1
