@@ -40,8 +40,9 @@ def test_every_figure_carries_a_real_description(path):
     for output in figures:
         alt = output.get("metadata", {}).get("image/png", {}).get("alt", "")
         assert len(alt) >= MIN_ALT and not alt.lower().startswith("no description"), alt
-        assert output["data"].get("text/plain") == alt  # the same words for text-only front ends
-        assert f'alt="' in output["data"].get("text/html", "")  # and for JupyterLab, which ignores the metadata
+        if "application/vnd.jupyter.widget-view+json" not in output["data"]:  # a widget's static picture: its own text
+            assert output["data"].get("text/plain") == alt  # the same words for text-only front ends
+        assert 'alt="' in output["data"].get("text/html", "")  # and for JupyterLab, which ignores the metadata
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -57,4 +58,4 @@ def test_run_note_gives_the_full_run_and_the_fast_mode_time(path):
     notes = [c.source for c in cells(path, "markdown")
              if c.source.startswith(("**Run note", "**About the stored outputs"))]
     assert len(notes) == 1, "one note on the stored run"
-    assert "full mode" in notes[0] and re.search(r"fast mode[^.]*\b\d+ s\b", notes[0], flags=re.I | re.S), notes[0]
+    assert re.search(r"full[ -]mode", notes[0]) and re.search(r"fast mode.{0,400}?\b\d+ s\b", notes[0], flags=re.I | re.S), notes[0]
