@@ -86,3 +86,15 @@ def test_sliding_window_scores_each_character_from_the_same_context(make):
     assert model.training is False
     with pytest.raises(ValueError, match="stride <= context"):
         sliding_window_loss(model, ids, context=4, stride=5)
+
+
+def test_benchmark_gives_both_models_the_same_trials_and_scores():
+    from benchmarks import transformer_vs_lstm
+
+    result = transformer_vs_lstm.main(["--device", "cpu", "--seconds", "0", "--steps", "2", "--lrs", "1e-3", "3e-3",
+                                       "--seq-len", "16", "--batch-size", "8", "--n-layer", "1", "--n-head", "1",
+                                       "--n-embd", "8", "--eval-batches", "1", "--lengths", "16", "--json"])
+    for r in result["models"].values():
+        assert set(r["trials"]) == {"0.001", "0.003"} and r["steps"] == 2
+        assert f"{r['lr']:g}" == min(r["trials"], key=r["trials"].get) and 0 < r["report_same_context"] < 10
+        assert 0 < r["report_own_way"] < 10 and r["step_seconds_by_length"][16] > 0
