@@ -7,6 +7,9 @@ training part only; the trial with the lowest validation MAE is the model, and o
 least-squares linear model is deterministic; each network family is tuned once per ``--seeds`` entry (the seed draws
 the initial weights and the batch order), then mean and spread of its chosen trials over the seeds.
 
+Each chosen model is also compared with the linear one week by week on the test weeks: the mean difference of their
+absolute errors and its 95% moving-block bootstrap interval (blocks of 26 weeks), as lecture 07 does.
+
 Run: ``python -m benchmarks.forecasting [--models gru lstm bigru cnn] [--seeds 0 1 2] [--epochs 30]``.
 """
 from __future__ import annotations
@@ -18,8 +21,8 @@ import time
 import torch
 
 import helpers
-from helpers.forecasting import (CNNForecaster, CNNGRUForecaster, ForecastTask, RNNForecaster, doubling_dilations,
-                                 least_squares_forecaster, load_co2, tune)
+from helpers.forecasting import (CNNForecaster, CNNGRUForecaster, ForecastTask, RNNForecaster, block_bootstrap_ci,
+                                 doubling_dilations, least_squares_forecaster, load_co2, tune)
 from helpers.train import TrainConfig, train
 
 MODELS = {  # name -> (window, size) -> model
@@ -38,6 +41,12 @@ def mae(task: ForecastTask, predict, part: str) -> float:
     return float((predict(X) - Y).abs().mean())
 
 
+def test_errors(task: ForecastTask, predict) -> torch.Tensor:
+    """Absolute one-week-ahead errors on the test weeks (the same weeks for every window length)."""
+    X, Y = task.windows("test")
+    return (predict(X) - Y).abs()[:, 0]
+
+
 def tune_linear(series, train_end: int, val_end: int, windows) -> dict:
     """The closed-form linear model tuned over the windows: its trials, the chosen window, validation and test MAE."""
     def fit_one(window):
@@ -46,11 +55,12 @@ def tune_linear(series, train_end: int, val_end: int, windows) -> dict:
         return mae(task, forecast, "val"), (task, forecast)
 
     setting, (task, forecast), trials = tune(fit_one, [dict(window=w) for w in windows])
-    return dict(setting=setting, trials=trials, val_mae=mae(task, forecast, "val"), test_mae=mae(task, forecast, "test"))
+    return dict(setting=setting, trials=trials, val_mae=mae(task, forecast, "val"), test_mae=mae(task, forecast, "test"),
+                errors=test_errors(task, forecast))
 
 
-def tune_network(name: str, series, train_end: int, val_end: int, args, seed: int) -> dict:
-    """One network family tuned over windows x learning rates at one seed."""
+def tune_network(name: str, series, train_end: int, val_end: int, args, seed: int, linear_errors) -> dict:
+    """One network family tuned over windows x learning rates at one seed, and its paired difference from linear."""
     def fit_one(window, lr):
         task = ForecastTask(series, train_end, val_end, window=window, batch_size=64)
         helpers.set_seed(seed)  # the seed decides the initial weights too, not only the batch order
@@ -64,8 +74,10 @@ def tune_network(name: str, series, train_end: int, val_end: int, args, seed: in
     start = time.perf_counter()
     grid = [dict(window=w, lr=lr) for w in args.windows for lr in args.lrs]
     setting, (task, predict), trials = tune(fit_one, grid)
+    d = (test_errors(task, predict) - linear_errors).numpy()  # week by week, on the same test weeks
     return dict(seed=seed, setting=setting, trials=trials, seconds=time.perf_counter() - start,
-                val_mae=mae(task, predict, "val"), test_mae=mae(task, predict, "test"))
+                val_mae=mae(task, predict, "val"), test_mae=mae(task, predict, "test"),
+                minus_linear=float(d.mean()), minus_linear_ci95=block_bootstrap_ci(d))
 
 
 def main(argv=None) -> dict:
@@ -83,17 +95,19 @@ def main(argv=None) -> dict:
     series = load_co2()
     train_end, val_end = int(0.70 * len(series)), int(0.85 * len(series))
     linear = tune_linear(series, train_end, val_end, args.windows)
+    linear_errors = linear.pop("errors")
     results = {"linear (least squares)": linear}
     print(f"{'linear (least squares)':24} window {linear['setting']['window']:4}: val {linear['val_mae']:.3f}  "
           f"test {linear['test_mae']:.3f} ppm", flush=True)
     for name in args.models:
         runs = []
         for seed in args.seeds:
-            runs.append(tune_network(name, series, train_end, val_end, args, seed))
+            runs.append(tune_network(name, series, train_end, val_end, args, seed, linear_errors))
             r = runs[-1]
+            lo, hi = r["minus_linear_ci95"]
             print(f"{name:24} seed {seed}: window {r['setting']['window']:4}, lr {r['setting']['lr']:g}: "
-                  f"val {r['val_mae']:.3f}  test {r['test_mae']:.3f} ppm ({r['seconds']:.0f} s for "
-                  f"{len(r['trials'])} trials)", flush=True)
+                  f"val {r['val_mae']:.3f}  test {r['test_mae']:.3f} ppm, minus linear {r['minus_linear']:+.3f} "
+                  f"[{lo:+.3f}, {hi:+.3f}] ({r['seconds']:.0f} s for {len(r['trials'])} trials)", flush=True)
         summary = {}
         for key in ("val_mae", "test_mae"):
             values = torch.tensor([r[key] for r in runs])

@@ -451,3 +451,17 @@ def doubling_dilations(window: int, kernel_size: int = 3) -> tuple:
     while 1 + (kernel_size - 1) * sum(dilations) < window:
         dilations.append(2 * dilations[-1])
     return tuple(dilations)
+
+
+def block_bootstrap_ci(d, block: int = 26, draws: int = 10_000, level: float = 0.95, seed: int = 0) -> tuple:
+    """Percentile interval of the mean of ``d`` (e.g. one model's errors minus another's, week by week) from a
+    moving-block bootstrap: resampling blocks of ``block`` consecutive values keeps their correlation in time."""
+    d = np.asarray(d, dtype=float)
+    check_int("block", block)
+    if len(d) < block:
+        raise ValueError(f"need at least block={block} values, got {len(d)}")
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(d) - block + 1, size=(draws, math.ceil(len(d) / block)))
+    rows = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, : len(d)]
+    low, high = np.percentile(d[rows].mean(axis=1), [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)

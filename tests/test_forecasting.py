@@ -7,7 +7,8 @@ import torch
 import torch.nn as nn
 
 from helpers.forecasting import (CausalConv1d, CNNForecaster, CNNGRUForecaster, ForecastTask, HoltWinters,
-                                 LinearForecaster, RecurrentDropoutRNN, RNNForecaster, conformal_halfwidth,
+                                 LinearForecaster, RecurrentDropoutRNN, RNNForecaster, block_bootstrap_ci,
+                                 conformal_halfwidth,
                                  doubling_dilations, least_squares_forecaster, load_co2, make_windows, naive,
                                  recursive_forecast, seasonal_naive, seasonal_naive_drift, seconds_per_window, tune)
 from helpers.train import TrainConfig, evaluate, train
@@ -295,6 +296,18 @@ def test_conformal_halfwidth_is_the_right_order_statistic_and_covers():
     cal, new = torch.randn(2000, generator=g), torch.randn(20000, generator=g)  # exchangeable errors
     q = conformal_halfwidth(cal, 0.9)
     assert 0.88 < float((new.abs() <= q).float().mean()) < 0.93
+
+
+def test_block_bootstrap_interval_of_a_mean():
+    assert block_bootstrap_ci([0.5] * 60, block=10) == (0.5, 0.5)
+    g = torch.Generator().manual_seed(0)
+    d = (torch.randn(400, generator=g) + 0.3).numpy()
+    low, high = block_bootstrap_ci(d, block=20, draws=2000)
+    assert low < 0.3 < high and high - low < 0.5  # about the mean +- 2 standard errors (0.1 each)
+    wide = block_bootstrap_ci(d, block=20, draws=2000, level=0.999)
+    assert wide[0] < low and wide[1] > high
+    with pytest.raises(ValueError, match="at least block"):
+        block_bootstrap_ci([1.0, 2.0], block=26)
 
 
 @pytest.mark.parametrize("window", [8, 26, 52, 104])
