@@ -370,3 +370,125 @@ def seconds_per_window(model, x, repeats: int = 7) -> float:
         model(x)
         times.append(time.perf_counter() - start)
     return min(times) / len(x)
+
+
+# --- lecture 07's baselines, tuning protocol and intervals -------------------------------------
+
+def seasonal_naive_drift(X, horizon: int = 1, period: int = 52):
+    """Seasonal-naive plus last year's change: ``x_{t+h} ≈ x_{t+h-period} + (x_t - x_{t-period})``.
+
+    Needs ``window > period`` (the value one period before the window's last one) and ``horizon <= period``.
+    """
+    if X.shape[1] <= period or horizon > period:
+        raise ValueError(f"seasonal_naive_drift needs window > period ({period}) and horizon <= period; "
+                         f"got window {X.shape[1]}, horizon {horizon}")
+    drift = X[:, -1:] - X[:, -1 - period: -period]  # x_t - x_{t-period}: one year of trend
+    return seasonal_naive(X, horizon, period) + drift
+
+
+def least_squares_forecaster(X, Y):
+    """The linear model of lecture 07 solved in closed form: the change from the window's last value, by least squares.
+
+    Returns ``forecast(X_new) -> [N, horizon]`` in series units. Features are ``x_{t-j} - x_t`` and a 1, so it is an
+    AR(window - 1) on the first differences with drift.
+    """
+    def design(X):
+        return torch.cat([X[:, :-1] - X[:, -1:], torch.ones(len(X), 1)], dim=1).double()
+
+    W = torch.linalg.lstsq(design(X), (Y - X[:, -1:]).double()).solution
+    return lambda X_new: (design(X_new) @ W).float() + X_new[:, -1:]
+
+
+class HoltWinters:
+    """statsmodels' Holt-Winters (additive trend and season) fitted on ``series[:train_end]`` only.
+
+    The fitted smoothing parameters and initial states are then run over the whole series, so the forecast made at
+    week ``t`` uses the weeks up to ``t`` (the known past) and parameters that never saw a validation or test week.
+    """
+
+    def __init__(self, series, train_end: int, period: int = 52, damped: bool = False):
+        import warnings
+
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        y = _as_series(series).double().numpy()
+        settings = dict(trend="add", damped_trend=damped, seasonal="add", seasonal_periods=period)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels' convergence chatter on a long seasonal period
+            p = ExponentialSmoothing(y[:train_end], initialization_method="estimated", **settings).fit().params
+            run = ExponentialSmoothing(y, initialization_method="known", initial_level=p["initial_level"],
+                                       initial_trend=p["initial_trend"], initial_seasonal=p["initial_seasons"],
+                                       **settings).fit(
+                smoothing_level=p["smoothing_level"], smoothing_trend=p["smoothing_trend"],
+                smoothing_seasonal=p["smoothing_seasonal"], damping_trend=p["damping_trend"] if damped else None,
+                optimized=False)
+        self.params = {k: float(v) for k, v in p.items() if k.startswith(("smoothing", "damping"))}
+        self.period, self.phi = period, p["damping_trend"] if damped else 1.0
+        self.level, self.trend, self.season = run.level, run.trend, run.season
+
+    def forecast(self, horizon: int, start: int, stop: int | None = None):
+        """``[N, horizon]`` forecasts for the targets ``make_windows`` gives for ``start:stop`` (``start >= window``).
+
+        Row ``i`` is made at week ``start + i - 1`` for weeks ``start + i ...``: level + damped trend + last season.
+        """
+        stop = len(self.level) if stop is None else stop
+        t = np.arange(start - 1, stop - horizon)[:, None]  # forecast origins: the last known week
+        h = np.arange(1, horizon + 1)[None, :]
+        trend_sum = np.cumsum(self.phi ** np.arange(1, horizon + 1))[None, :]
+        out = self.level[t] + trend_sum * self.trend[t] + self.season[t + h - self.period]
+        return torch.tensor(out, dtype=torch.float32)
+
+
+def tune(fit_one, grid):
+    """Lecture 07's tuning protocol: fit every setting of ``grid`` on the training part, keep the lowest validation MAE.
+
+    ``fit_one(**setting)`` returns ``(validation MAE, fitted model)``. Returns the best setting, its fitted model and
+    a list of every trial (the setting and its validation MAE). The test part plays no role in the choice.
+    """
+    trials, best = [], None
+    for setting in grid:
+        val_mae, fitted = fit_one(**setting)
+        trials.append(dict(setting, val_mae=float(val_mae)))
+        if best is None or val_mae < best[0]:
+            best = (val_mae, dict(setting), fitted)
+    if best is None:
+        raise ValueError("tune needs at least one setting in grid")
+    return best[1], best[2], trials
+
+
+def conformal_halfwidth(val_errors, coverage: float = 0.9) -> float:
+    """Split-conformal half-width: the ``ceil((n + 1) * coverage)``-th smallest absolute validation error.
+
+    ``forecast ± halfwidth`` covers a new target with probability at least ``coverage`` when the new error is
+    exchangeable with the validation errors (on a drifting series that is an assumption, so measure it on test).
+    """
+    errors = np.sort(np.abs(np.asarray(val_errors, dtype=float)).ravel())
+    check_number("coverage", coverage, above=0, below=1)
+    k = math.ceil((len(errors) + 1) * coverage)
+    if k > len(errors):
+        raise ValueError(f"{len(errors)} validation errors are too few for coverage {coverage}; "
+                         f"need at least {math.ceil(coverage / (1 - coverage))}")
+    return float(errors[k - 1])
+
+
+def doubling_dilations(window: int, kernel_size: int = 3) -> tuple:
+    """Dilations 1, 2, 4, ... doubled until the receptive field ``1 + (k - 1) * sum(d)`` covers ``window`` steps."""
+    check_int("window", window)
+    dilations = [1]
+    while 1 + (kernel_size - 1) * sum(dilations) < window:
+        dilations.append(2 * dilations[-1])
+    return tuple(dilations)
+
+
+def block_bootstrap_ci(d, block: int = 26, draws: int = 10_000, level: float = 0.95, seed: int = 0) -> tuple:
+    """Percentile interval of the mean of ``d`` (e.g. one model's errors minus another's, week by week) from a
+    moving-block bootstrap: resampling blocks of ``block`` consecutive values keeps their correlation in time."""
+    d = np.asarray(d, dtype=float)
+    check_int("block", block)
+    if len(d) < block:
+        raise ValueError(f"need at least block={block} values, got {len(d)}")
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(d) - block + 1, size=(draws, math.ceil(len(d) / block)))
+    rows = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, : len(d)]
+    low, high = np.percentile(d[rows].mean(axis=1), [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)

@@ -499,3 +499,67 @@ class Seq2SeqTask:
             ids, _ = greedy_decode(model, b["src"].to(device), b["src_len"], self.max_len)
             hits += sum(self.vocab.decode(i) == t for i, (_, t) in zip(ids, chunk))
         return {"val_loss": total / count, "val_acc": hits / len(pairs)}
+
+
+# --- lecture 08: scoring whole outputs, exposure bias and scheduled sampling -------------------
+
+@torch.no_grad()
+def sequence_log_prob(model: Seq2Seq, sources, outputs, vocab: Seq2SeqVocab, batch_size: int = 256) -> list[float]:
+    """log p(output + ``</s>`` | source) under ``model`` for each (source, output) string pair: what beam search maximises."""
+    device = next(model.parameters()).device
+    scores = []
+    for start in range(0, len(sources), batch_size):
+        b = collate(list(zip(sources[start: start + batch_size], outputs[start: start + batch_size])), vocab)
+        logits, _ = model(b["src"].to(device), b["src_len"], b["tgt_in"].to(device))
+        logp = logits.float().log_softmax(-1).gather(-1, b["tgt_out"].to(device)[..., None])[..., 0]
+        scores += (logp * b["tgt_mask"].to(device)).sum(1).tolist()
+    return scores
+
+
+@torch.no_grad()
+def accuracy_by_position(model: Seq2Seq, pairs, vocab: Seq2SeqVocab) -> tuple[list[float], list[float]]:
+    """Character accuracy at each output position, reading the true prefix (teacher forcing) and its own (greedy).
+
+    The gap between the two is exposure bias: at inference the model reads its own earlier mistakes, which
+    training with teacher forcing never showed it.
+    """
+    device = next(model.parameters()).device
+    b = collate(pairs, vocab)
+    logits, _ = model(b["src"].to(device), b["src_len"], b["tgt_in"].to(device))
+    forced = (logits.argmax(-1).cpu() == b["tgt_out"]) & b["tgt_mask"]
+    T = b["tgt_out"].shape[1]
+    own_ids = torch.full((len(pairs), T), -1, dtype=torch.long)
+    for i, ids in enumerate(greedy_decode(model, b["src"].to(device), b["src_len"], max_len=T)[0]):
+        ids = (ids + [EOS])[:T]  # its own output and its own end mark, as the target has
+        own_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    free = (own_ids == b["tgt_out"]) & b["tgt_mask"]
+    count = b["tgt_mask"].sum(0).clamp(min=1)
+    return (forced.sum(0) / count).tolist(), (free.sum(0) / count).tolist()
+
+
+class ScheduledSamplingTask(Seq2SeqTask):
+    """``Seq2SeqTask`` whose decoder reads its own prediction instead of the true previous character with
+    probability ``sampling_prob`` (scheduled sampling, Bengio et al. 2015, in its parallel form: Duckworth et al.
+    2019). A first teacher-forced pass without gradients gives the predictions; a second pass trains on the mix.
+    """
+
+    def __init__(self, train_pairs, val_pairs, vocab: Seq2SeqVocab, batch_size: int = 64, sampling_prob: float = 0.25):
+        super().__init__(train_pairs, val_pairs, vocab, batch_size)
+        if not 0.0 <= sampling_prob <= 1.0:
+            raise ValueError(f"sampling_prob must be between 0 and 1, got {sampling_prob!r}")
+        self.sampling_prob = sampling_prob
+
+    def __repr__(self) -> str:
+        return f"ScheduledSamplingTask({super().__repr__().split('(', 1)[1][:-1]}, sampling_prob={self.sampling_prob})"
+
+    def signature(self) -> dict:
+        return dict(super().signature(), sampling_prob=self.sampling_prob)
+
+    def loss(self, model, batch, hidden=None):
+        with torch.no_grad():
+            logits, _ = model(batch["src"], batch["src_len"], batch["tgt_in"])
+        own = logits.argmax(-1)[:, :-1]  # the prediction at step t becomes the input of step t + 1
+        swap = (torch.rand(own.shape, device=own.device) < self.sampling_prob) & batch["tgt_mask"][:, 1:]
+        tgt_in = batch["tgt_in"].clone()
+        tgt_in[:, 1:] = torch.where(swap, own, tgt_in[:, 1:])
+        return super().loss(model, dict(batch, tgt_in=tgt_in))
