@@ -136,8 +136,8 @@ def summarise_lm(runs: list) -> dict:
 
 
 def run_copy(args, device) -> dict:
-    task = SelectiveCopyTask(seq_len=args.seq_len, n_memorize=args.n_memorize, n_symbols=args.n_symbols,
-                             batch_size=args.batch_size)
+    task = SelectiveCopyTask(seq_len=args.copy_len, n_memorize=args.n_memorize, n_symbols=args.n_symbols,
+                             batch_size=args.copy_batch_size)
     runs = []
     for seed in args.seeds:
         for mixer in args.mixers:
@@ -205,7 +205,8 @@ def main(argv=None) -> dict:
     cp.add_argument("--mixers", nargs="+", default=["s4d", "selective"], choices=["s4d", "selective"])
     cp.add_argument("--steps", type=int, default=2500)
     cp.add_argument("--lr", type=float, default=3e-3)
-    cp.add_argument("--copy-len", dest="seq_len_copy", type=int, default=64)
+    cp.add_argument("--copy-len", type=int, default=64, help="positions before the recall markers")
+    cp.add_argument("--copy-batch-size", type=int, default=64)
     cp.add_argument("--n-memorize", type=int, default=4)
     cp.add_argument("--n-symbols", type=int, default=8)
     cp.add_argument("--d-model", type=int, default=32)
@@ -219,8 +220,6 @@ def main(argv=None) -> dict:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     device = helpers.get_device(args.device)
-    if args.part == "copy":
-        args.seq_len = args.seq_len_copy
     result = {"part": args.part, **machine(device),
               **{"scan": run_scan, "lm": run_lm, "copy": run_copy, "inference": run_inference}[args.part](args, device)}
     result["load_avg_after"] = machine(device)["load_avg"]
