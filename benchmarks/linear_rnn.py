@@ -81,7 +81,7 @@ def run_scan(args, device) -> dict:
 
 
 def build_lm_models(vocab_size: int, seed: int) -> dict:
-    """Lecture 09 §2.3's four models (the GRU at lecture 06's CPU size, lecture 08's Transformer), each seeded alike."""
+    """Lecture 09 §2.3's four models (the GRU at lecture 06's CPU size, lecture 08's Transformer), seeded alike."""
     makers = {
         "GRU": lambda: CharRNN(vocab_size, embed_dim=48, hidden_size=256, num_layers=1, cell="gru", dropout=0.2),
         "minGRU": lambda: MinRNNLM(vocab_size, n_embd=96, num_layers=3, cell="mingru", dropout=0.2, mode="scan"),

@@ -123,7 +123,7 @@ def cumprod_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Tensor | None = None) -> torch.Tensor:
-    """The closed form in log space (Heinsen, 2023), for positive a and b: ``log h_t = a*_t + logcumsumexp(log b - a*)``.
+    """The closed form in log space (Heinsen, 2023), for positive a, b: ``log h_t = a*_t + logcumsumexp(log b - a*)``.
 
     ``a*_t = sum_{s<=t} log a_s`` is a sum of logs, never a vanishing product; ``logcumsumexp`` adds terms of very
     different sizes safely. Returns ``h`` (not its log). A zero state is ``log_h0=None``.
@@ -214,7 +214,7 @@ class MinGRU(_MinRNN):
         return 1 - z, z * g(self.linear_h(x))
 
     def log_coefficients(self, x):
-        """``(log a, log b)`` computed stably: ``log(1 - sigmoid(k)) = -softplus(k)``, ``log sigmoid(k) = -softplus(-k)``."""
+        """``(log a, log b)``, stably: ``log(1 - sigmoid(k)) = -softplus(k)``, ``log sigmoid(k) = -softplus(-k)``."""
         k = self.linear_z(x)
         return -F.softplus(k), -F.softplus(-k) + log_g(self.linear_h(x))
 
@@ -240,7 +240,7 @@ class MinLSTM(_MinRNN):
         return f / (f + i), i / (f + i) * g(self.linear_h(x))
 
     def log_coefficients(self, x):
-        """log f' = -softplus(log i - log f) and log i' = -softplus(log f - log i), with log sigmoid(k) = -softplus(-k)."""
+        """log f' = -softplus(log i - log f), log i' = -softplus(log f - log i); log sigmoid(k) = -softplus(-k)."""
         diff = F.softplus(-self.linear_f(x)) - F.softplus(-self.linear_i(x))  # log i - log f
         return -F.softplus(diff), -F.softplus(-diff) + log_g(self.linear_h(x))
 
@@ -284,8 +284,8 @@ class MinRNNLM(nn.Module):
             got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"MinRNNLM expects a LongTensor [batch, time], got {got}; for one sequence use x[None]")
         if hidden is not None and tuple(hidden.shape) != (self.num_layers, x.shape[0], self.n_embd):
-            raise ValueError(f"hidden must be [num_layers, batch, n_embd] = {(self.num_layers, x.shape[0], self.n_embd)}"
-                             f", got {tuple(hidden.shape)}")
+            expected = (self.num_layers, x.shape[0], self.n_embd)
+            raise ValueError(f"hidden must be [num_layers, batch, n_embd] = {expected}, got {tuple(hidden.shape)}")
         h, last = self.drop(self.embed(x)), []
         for layer in range(self.num_layers):
             states = self.rnns[layer](self.norms1[layer](h), None if hidden is None else hidden[layer],

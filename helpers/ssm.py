@@ -276,7 +276,8 @@ class SelectiveCopyTask:
         """(mean cross-entropy at the recall markers, None, symbols recalled in the batch)."""
         x, y = batch
         logits, _ = model(x)
-        return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-100), None, x.shape[0] * self.n_memorize
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-100)
+        return loss, None, x.shape[0] * self.n_memorize
 
     @torch.no_grad()
     def evaluate(self, model, max_batches: int | None = None) -> dict:

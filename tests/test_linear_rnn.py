@@ -314,7 +314,8 @@ def test_timing_helpers():
     assert best_of(lambda: sum(range(100)), repeats=2) >= 0
     ids = torch.randint(0, 12, (2000,))
     task = CharLMTask(ids[:1800], ids[1800:], batch_size=2, seq_len=8)
-    models = {"GRU": CharRNN(12, embed_dim=4, hidden_size=8, cell="gru"), "minGRU": MinRNNLM(12, n_embd=8, num_layers=1)}
+    models = {"GRU": CharRNN(12, embed_dim=4, hidden_size=8, cell="gru"),
+              "minGRU": MinRNNLM(12, n_embd=8, num_layers=1)}
     before = {k: v.clone() for k, v in models["GRU"].state_dict().items()}
     rates = train_step_rates(models, task, lr={"GRU": 1e-3, "minGRU": 2e-3}, rounds=1, steps=2, device="cpu")
     assert set(rates) == {"GRU", "minGRU"} and all(r > 0 for r in rates.values())

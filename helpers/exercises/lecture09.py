@@ -55,8 +55,8 @@ def check_exercise_2(answer) -> bool:
     expected = int((~torch.isfinite(h[0, :, 0])).nonzero()[0]) + 1
     if answer is None:
         return check(None, expected)
-    return check(answer, expected, "which overflows first: 1 / A_t alone, or the running sum of 1 / A_s, which is about "
-                                   "100 times larger? float32 ends near 3.4e38.", tol=0.01 * expected)
+    return check(answer, expected, "which overflows first: 1 / A_t alone, or the running sum of 1 / A_s, which is "
+                                   "about 100 times larger? float32 ends near 3.4e38.", tol=0.01 * expected)
 
 
 def check_exercise_3(answer) -> bool:
@@ -97,8 +97,8 @@ def check_exercise_5(zoh_by_hand) -> bool:
     dt = torch.rand(4, 1, generator=g, dtype=torch.float64) * 0.5
     answer = _run(zoh_by_hand, A, B, dt)
     expected = zoh(A, B, dt)
-    ok = (isinstance(answer, tuple) and len(answer) == 2 and
-          all(isinstance(x, torch.Tensor) and x.shape == e.shape and torch.allclose(x, e) for x, e in zip(answer, expected)))
+    ok = isinstance(answer, tuple) and len(answer) == 2 and all(
+        isinstance(x, torch.Tensor) and x.shape == e.shape and torch.allclose(x, e) for x, e in zip(answer, expected))
     return check(ok, True, "A_bar = exp(dt A); B_bar integrates exp(s A) B over the step: (exp(dt A) - 1) / A * B. "
                            "dt * B is Euler's rule, exact only as dt -> 0.")
 
@@ -117,13 +117,13 @@ def delta_ratio(model, task) -> float:
 
 def check_exercise_6(answer, model, task) -> bool:
     """Lecture 09, exercise 6: ``delta_ratio`` of the trained selective model (mean dt on symbols / on noise)."""
-    return check(answer, delta_ratio(model, task), "feed the validation inputs through the embedding, the first block's "
-                                                   "norm and in_proj and SiLU, then mixer.selection; average dt over "
-                                                   "channels, then over symbol and over noise positions.")
+    return check(answer, delta_ratio(model, task), "feed the validation inputs through the embedding, the first "
+                                                   "block's norm and in_proj and SiLU, then mixer.selection; average "
+                                                   "dt over channels, then over symbol and over noise positions.")
 
 
 def check_exercise_7(answer, model, context: int = 4096) -> bool:
-    """Lecture 09, exercise 7: bytes of a float32 KV cache for ``model`` (a CharTransformer) after ``context`` tokens."""
+    """Lecture 09, exercise 7: bytes of a float32 KV cache of ``model`` (a CharTransformer) after ``context`` tokens."""
     expected = 2 * model.config["n_layer"] * context * model.config["n_embd"] * 4
     return check(answer, expected, "every layer keeps a key and a value vector of n_embd floats per token (all heads "
                                    "together); a float32 is 4 bytes.")
