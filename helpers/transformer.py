@@ -75,8 +75,7 @@ class Block(nn.Module):
 class CharTransformer(nn.Module):
     """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary.
 
-    Used in lecture 08.
-    ``tie_weights=True`` makes the head share the token embedding's matrix, as nanoGPT (and GPT-2) do.
+    Used in lecture 08. ``tie_weights=True`` makes the head share the token embedding's matrix, as nanoGPT (and GPT-2) do.
     """
 
     def __init__(self, vocab_size: int, block_size: int = 128, n_layer: int = 4, n_head: int = 4,
