@@ -76,9 +76,8 @@ WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 needs_chromium = support.needs_chromium
 # Lectures whose figures still wait for their authors' descriptions (helpers.plots.show(fig, alt=...)). Strict:
 # once a lecture's figures are all described its test passes, and pytest says to take it off this list.
-AWAITING_DESCRIPTIONS = {"01_sequential_data", "02_rnn_activations", "03_backprop_through_time", "04_lstm_gru_gates",
-                         "05_imdb_sentiment", "06_shakespeare_char_rnn", "07_time_series_forecasting",
-                         "08_seq2seq_attention"}
+AWAITING_DESCRIPTIONS = {"04_lstm_gru_gates", "05_imdb_sentiment", "06_shakespeare_char_rnn",
+                         "07_time_series_forecasting", "08_seq2seq_attention"}
 LAB_AWAITING_DESCRIPTIONS = False  # Part H ends with show(fig, alt=...), written by the student
 
 
