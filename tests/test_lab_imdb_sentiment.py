@@ -1,0 +1,194 @@
+"""The IMDb lab (imdb_sentiment), graded with the real commands: one course, a handful of submissions.
+
+The reference solution runs once in fast mode (about a minute of CPU); its notebook and checkpoint are
+the base of every submission below, graded together in one autograde run (module fixture):
+
+    reference        the solution with its checkpoint                                    85
+    left_pad         pad_batch pads on the left                                          75 (Part B)
+    unmasked_max     masked_max ignores the lengths (the padding wins)                   80 (Part C, one check)
+    tfidf_refit      predict refits the vectorizer on the reviews it scores (a leak)     75 (Part D)
+    vocab_leak       build_vocab also counts the notebook's validation reviews (a leak)  75 (Part A, one check)
+    no_checkpoint    the solution without checkpoints/                                   65 (Part F)
+    honest_extras    the solution with magics, plots anywhere and star imports           85
+    forged           untrained weights saved with the reference's history                65 and FLAGGED
+    blank            the release as it is                                                 0
+    attacks_*        the release with test_tamper's attack families, in three groups      0
+
+Part E (SentimentGRU) is graded with Part C's functions put in place by the question, so the
+planted Part C mistakes cost Part C only. Feedback holds no line of checks.py.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import textwrap
+
+import nbformat
+import pytest
+
+import grading_support as support
+from grading.secret import submission_seed
+from grading_support import REPO, cell
+from test_tamper import ATTACK_CODE, EDITED_TESTS, PLOT, _submission
+
+pytestmark = [pytest.mark.scale, pytest.mark.timeout(3600)]
+
+LAB = "imdb_sentiment"
+NOTEBOOK = f"{LAB}.ipynb"
+SOURCE = REPO / "solutions" / LAB
+POINTS = {"vocab_tests": 15, "padding_tests": 10, "packing_tests": 15, "tfidf_tests": 10, "model_tests": 15,
+          "train_tests": 20}
+MANUAL = ("written",)
+
+PLANTED = {
+    "left_pad": ("padding_answer", "        x[row, : len(s)] = s", "        x[row, x.shape[1] - len(s):] = s"),
+    "unmasked_max": ("packing_answer", '    return outputs.masked_fill(~mask[:, :, None], float("-inf")).max(dim=1).values',
+                     "    return outputs.max(dim=1).values"),
+    "tfidf_refit": ("tfidf_answer", "        return clf.predict_proba(vectorizer.transform(docs))[:, 1]",
+                    "        refit = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, "
+                    "vocabulary=vectorizer.vocabulary_, sublinear_tf=True)\n"
+                    "        return clf.predict_proba(refit.fit_transform(docs))[:, 1]"),
+    "vocab_leak": ("vocab_answer", "        counts.update(tokens)",
+                   "        counts.update(tokens)\n    for tokens in globals().get('val_tokens', []):\n"
+                   "        counts.update(tokens)"),
+}
+LOST = {"reference": {}, "left_pad": {"padding_tests": 10}, "unmasked_max": {"packing_tests": 5},
+        "tfidf_refit": {"tfidf_tests": 10}, "vocab_leak": {"vocab_tests": 10}, "no_checkpoint": {"train_tests": 20},
+        "honest_extras": {}, "forged": {"train_tests": 20}}
+ATTACK_GROUPS = {  # each group's later cells run after its earlier ones (or are rewritten by them)
+    "attacks_data": ["reads_the_grader", "stdout_and_display", "lying_objects", "forging_thread", "patched_builtins"],
+    "attacks_ipython": ["post_run_cell", "custom_exc", "ast_transformer", "faked_run_cell", "input_transformer"],
+    f"{EDITED_TESTS}_kill": ["shadowed_names", "kill_on_question"],
+}
+assert {a for group in ATTACK_GROUPS.values() for a in group} == set(ATTACK_CODE), "every tamper family is used"
+
+
+def _planted(nb, grade_id: str, old: str, new: str):
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    target = cell(nb, grade_id)
+    assert old in target.source, (grade_id, old)
+    target.source = target.source.replace(old, new, 1)
+    return nb
+
+
+def _honest_extras(nb):
+    """Ordinary honest code: magics, plots in answer cells and after them, star imports."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cell(nb, "vocab_answer").source = "%matplotlib inline\n%load_ext autoreload\n" + cell(nb, "vocab_answer").source
+    cell(nb, "padding_answer").source = "from torch import *\n" + cell(nb, "padding_answer").source + "\n" + PLOT
+    cell(nb, "tfidf_answer").source = PLOT + cell(nb, "tfidf_answer").source
+    nb.cells.append(nbformat.v4.new_code_cell("from numpy import *\n" + PLOT + "print(encode(['a'], {'a': 2}, 3))"))
+    return nb
+
+
+def _reference(folder):
+    """The solution run top to bottom in fast mode in folder: notebook and checkpoints/fast/."""
+    import os
+
+    from nbclient import NotebookClient
+
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(SOURCE / NOTEBOOK, as_version=4)
+    saved = dict(os.environ)
+    os.environ.update(support.env())  # the kernel inherits this process's environment
+    try:
+        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    nbformat.write(nb, folder / NOTEBOOK)
+    found = sorted(p.name for p in (folder / "checkpoints" / "fast").iterdir())
+    assert found == ["classifier.pt", "vocab.json"], found
+    return folder
+
+
+def _forge(reference, target) -> None:
+    """Untrained weights of the right shapes, saved with the reference's (good) history."""
+    import torch
+
+    ckpt = torch.load(reference / "checkpoints/fast/classifier.pt", map_location="cpu", weights_only=True)
+    torch.manual_seed(123)
+    ckpt["model"] = {k: (torch.rand_like(v) - 0.5) * 0.2 if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    ckpt["best"] = None
+    (target / "checkpoints" / "fast").mkdir(parents=True)
+    torch.save(ckpt, target / "checkpoints/fast/classifier.pt")
+    shutil.copy(reference / "checkpoints/fast/vocab.json", target / "checkpoints/fast/vocab.json")
+
+
+@pytest.fixture(scope="module")
+def graded(shared_tmp):
+    course = shared_tmp / "imdb-lab"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(SOURCE, course / "solutions" / LAB,
+                    ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
+    done = support.run_cli(course, "release", LAB)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reference = _reference(shared_tmp / "imdb-reference")
+    solved = nbformat.read(reference / NOTEBOOK, as_version=4)
+    release = support.released(course, LAB)
+    for student in LOST:
+        nb = (_planted(solved, *PLANTED[student]) if student in PLANTED
+              else _honest_extras(solved) if student == "honest_extras" else solved)
+        folder = support.submit(course, student, LAB, nb,
+                                checkpoints=None if student in ("no_checkpoint", "forged") else reference)
+        if student == "forged":
+            _forge(reference, folder)
+    support.submit(course, "blank", LAB, release)
+    for student, families in ATTACK_GROUPS.items():
+        extra = [textwrap.dedent(ATTACK_CODE[name]) for name in families]
+        support.submit(course, student, LAB, _submission(release, student, None, extra))
+    done = support.autograde(course, LAB, "--timeout=120", "--workers=2")
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return course, done.stdout + done.stderr
+
+
+def _auto(course, student):
+    return {k: v for k, v in support.scores(course, LAB)[student].items() if k not in MANUAL}
+
+
+@pytest.mark.parametrize("student", list(LOST))
+def test_each_submission_is_graded_exactly(graded, student):
+    course, out = graded
+    want = {k: float(v - LOST[student].get(k, 0)) for k, v in POINTS.items()}
+    assert _auto(course, student) == want, support.summary_block(out, student)
+
+
+@pytest.mark.parametrize("student", [s for s in LOST if s != "forged"])
+def test_honest_submissions_are_never_flagged(graded, student):
+    _, out = graded
+    block = support.summary_block(out, student)
+    assert "FLAGGED" not in block and "FAILED" not in block, block
+
+
+def test_forged_training_is_flagged_by_the_judge(graded):
+    _, out = graded
+    block = support.summary_block(out, "forged")
+    assert "FLAGGED for review" in block and "history claims" in block, block
+
+
+@pytest.mark.parametrize("student", ["blank", *ATTACK_GROUPS])
+def test_the_blank_release_and_attacks_on_it_earn_nothing(graded, student):
+    course, out = graded
+    assert sum(v or 0 for v in _auto(course, student).values()) == 0, support.summary_block(out, student)
+
+
+def test_the_planted_leaks_are_named_in_feedback_and_nothing_hidden_is_shown(graded):
+    course, _ = graded
+    done = support.run_cli(course, "feedback", LAB)
+    assert done.returncode == 0, done.stdout + done.stderr
+    hidden = [ln.strip() for ln in (SOURCE / "checks.py").read_text().splitlines() if len(ln.strip()) > 25
+              and not ln.strip().startswith(("#", '"""', "f\"", "raise Fail(f", "expect(", "Check("))]
+    assert len(hidden) > 100
+    for folder in sorted((course / "submitted").iterdir()):
+        page = next((course / "feedback" / folder.name / LAB).glob("*.html")).read_text()
+        nb_bytes = {NOTEBOOK: (folder / LAB / NOTEBOOK).read_bytes()}
+        seed = str(submission_seed(support.SECRET.encode(), support.COURSE_ID, LAB, folder.name, nb_bytes))
+        assert seed not in page and support.SECRET not in page
+        shown = [ln for ln in hidden if ln in page]
+        assert not shown, f"{folder.name}'s feedback shows lines of checks.py: {shown[:3]}"
+    leak = next((course / "feedback" / "vocab_leak" / LAB).glob("*.html")).read_text()
+    assert re.search(r"occur in none of the token lists it was given", leak)
+    refit = next((course / "feedback" / "tfidf_refit" / LAB).glob("*.html")).read_text()
+    assert "change when they are scored alone" in refit
