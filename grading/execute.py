@@ -156,16 +156,25 @@ def prepare_data(names) -> None:
 
     from helpers.data import fetch
 
+    def readable(target: Path) -> bool:
+        mode = target.stat().st_mode
+        want = mode | stat.S_IROTH | (stat.S_IXOTH if target.is_dir() else 0)
+        if want != mode:
+            try:
+                os.chmod(target, want)
+            except OSError:
+                return False
+        return True
+
     for name in names:
         path = fetch(name)
+        if path.is_dir():  # a data set of several files (imdb: train and test): the folder and what it holds
+            for target in sorted(path.rglob("*")):
+                if not target.is_symlink():
+                    readable(target)
         for target in [path, *path.parents]:
-            mode = target.stat().st_mode
-            want = mode | stat.S_IROTH | (stat.S_IXOTH if target.is_dir() else 0)
-            if want != mode:
-                try:
-                    os.chmod(target, want)
-                except OSError:
-                    break  # not ours (e.g. /): the sandbox check reports unreadable paths
+            if not readable(target):
+                break  # not ours (e.g. /): the sandbox check reports unreadable paths
             if target == Path.home() or target.parent == target:
                 break
 

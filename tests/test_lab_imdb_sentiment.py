@@ -117,7 +117,15 @@ def _forge(reference, target) -> None:
 
 
 @pytest.fixture(scope="module")
-def graded(shared_tmp):
+def graded():
+    shared_tmp = support.shared_folder("imdb-lab-")  # a folder of this module's own, removed at its end
+    try:
+        yield _grade_class(shared_tmp)
+    finally:
+        shutil.rmtree(shared_tmp, ignore_errors=True)
+
+
+def _grade_class(shared_tmp):
     course = shared_tmp / "imdb-lab"
     course.mkdir()
     shutil.copy(REPO / "nbgrader_config.py", course)
@@ -192,3 +200,34 @@ def test_the_planted_leaks_are_named_in_feedback_and_nothing_hidden_is_shown(gra
     assert re.search(r"occur in none of the token lists it was given", leak)
     refit = next((course / "feedback" / "tfidf_refit" / LAB).glob("*.html")).read_text()
     assert "change when they are scored alone" in refit
+
+
+def test_the_committed_release_is_the_one_release_makes(graded):
+    from test_release import _essence
+
+    course, _ = graded
+    committed = nbformat.read(REPO / "assignments" / LAB / NOTEBOOK, as_version=4)
+    assert _essence(committed) == _essence(support.released(course, LAB)), (
+        "assignments/imdb_sentiment is out of date with solutions/: run `make release ASSIGNMENT=imdb_sentiment`")
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in committed.cells
+              if c.metadata.get("nbgrader", {}).get("grade")}
+    assert points == {**POINTS, "written": 15} and sum(points.values()) == 100
+
+
+def test_a_data_set_of_several_files_is_made_readable_for_the_kernels(tmp_path, monkeypatch):
+    """grading.execute fetches a lab's data before grading; imdb is a folder (train and test): its files too."""
+    import stat
+
+    import helpers.data
+    from grading import execute
+
+    folder = tmp_path / "data" / "imdb" / "plain_text"
+    folder.mkdir(parents=True)
+    for name in ("train.parquet", "test.parquet"):
+        (folder / name).write_bytes(b"x")
+        (folder / name).chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))  # the walk up the parents stops at the home folder
+    monkeypatch.setattr(helpers.data, "fetch", lambda name, part=None: folder)
+    execute._prepare_data(("imdb",))
+    assert all((folder / n).stat().st_mode & stat.S_IROTH for n in ("train.parquet", "test.parquet"))
+    assert folder.stat().st_mode & stat.S_IXOTH
