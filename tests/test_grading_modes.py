@@ -17,7 +17,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -81,10 +80,10 @@ def _outputs(course: Path, student: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def base():
-    """A folder every user can walk into (pytest's own tmp folders are private to root)."""
-    folder = Path(tempfile.mkdtemp(prefix="rnn-grading-modes-", dir="/tmp"))
-    folder.chmod(0o755)
+def base(shared_tmp):
+    """This module's part of the session's shared folder (the sandbox's uid must reach the course)."""
+    folder = shared_tmp / "modes"
+    folder.mkdir(mode=0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

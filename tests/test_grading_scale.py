@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,10 +54,10 @@ def _cli(course: Path, step: str, *args: str, db: str | None = None) -> subproce
 
 
 @pytest.fixture(scope="module")
-def base():
-    """A folder every user can walk into (the sandbox's uid must reach the course; pytest's tmp is private)."""
-    folder = Path(tempfile.mkdtemp(prefix="rnn-grading-scale-", dir="/tmp"))
-    folder.chmod(0o755)
+def base(shared_tmp):
+    """This module's part of the session's shared folder (the sandbox's uid must reach the course)."""
+    folder = shared_tmp / "scale"
+    folder.mkdir(mode=0o755)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
