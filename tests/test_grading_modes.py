@@ -80,12 +80,8 @@ def _outputs(course: Path, student: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def base(shared_tmp):
-    """This module's part of the session's shared folder (the sandbox's uid must reach the course)."""
-    folder = shared_tmp / "modes"
-    folder.mkdir(mode=0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def base(module_folder):
+    return module_folder
 
 
 @pytest.fixture(scope="module")

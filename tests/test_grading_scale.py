@@ -54,12 +54,8 @@ def _cli(course: Path, step: str, *args: str, db: str | None = None) -> subproce
 
 
 @pytest.fixture(scope="module")
-def base(shared_tmp):
-    """This module's part of the session's shared folder (the sandbox's uid must reach the course)."""
-    folder = shared_tmp / "scale"
-    folder.mkdir(mode=0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def base(module_folder):
+    return module_folder
 
 
 def _source_course(folder: Path) -> Path:
