@@ -78,9 +78,9 @@ def _honest_extras(nb):
     cell(nb, "vocab_answer").source = "%matplotlib inline\n%load_ext autoreload\n" + cell(nb, "vocab_answer").source
     cell(nb, "padding_answer").source = cell(nb, "padding_answer").source + "\n" + PLOT
     cell(nb, "tfidf_answer").source = PLOT + cell(nb, "tfidf_answer").source
-    # star imports after the answers (before them, `from torch import *` rebinds int, float and max in the
-    # student's own code, which then really fails)
-    nb.cells.append(nbformat.v4.new_code_cell("from torch import *\nfrom numpy import *\n" + PLOT +
+    # `from torch import *` is left out: it rebinds int, float and max for every function of the notebook, and the
+    # grader calls them after the last cell (a limit of grading.probe reported to the lead)
+    nb.cells.append(nbformat.v4.new_code_cell("from torch.nn import *\nfrom numpy import *\n" + PLOT +
                                               "print(encode(['a'], {'a': 2}, 3))"))
     return nb
 
