@@ -213,12 +213,14 @@ def fetch_and_submit(person: Person, name: str, written: str, *, twice: bool = F
     person.assignment_list()
     started = time.monotonic()
     submit_button(page).click()
-    listed = page.locator("#submitted_assignments_list .list_item")
-    page.wait_for_function("n => document.querySelectorAll('#submitted_assignments_list .list_item').length >= n",
-                           arg=2 if twice else 1, timeout=60_000)
+    # Each hand-in is one time stamp (a nested row) under the lab's row in Submitted assignments.
+    stamps = page.locator("#submitted_assignments_list .nested_list_item")
+    page.wait_for_function("n => document.querySelectorAll('#submitted_assignments_list .nested_list_item')"
+                           ".length >= n", arg=2 if twice else 1, timeout=60_000)
+    submit_button(page).wait_for()  # the list came back: the button reads Submit again, not "submitting..."
     person.hub.timings.setdefault("submit_in_ui_s", time.monotonic() - started)
     shot(page, f"{name}-submitted")
-    assert listed.count() >= (2 if twice else 1)
+    assert stamps.count() == (2 if twice else 1), stamps.all_inner_texts()
 
 
 def inbound_names(hub: Deployment) -> list[str]:
@@ -338,7 +340,7 @@ def cross_student_attempts(hub: Deployment, alice: str, bob: str) -> dict[str, b
         "read the gradebook": (f"cat {hub.course / 'gradebook.db'}", hub.course / "gradebook.db", denied),
         "read the solutions": (f"cat {hub.course / 'solutions' / ASSIGNMENT / NOTEBOOK}",
                                hub.course / "solutions" / ASSIGNMENT / NOTEBOOK, denied),
-        "read the course secret": (f"cat {secret}", secret.parent.parent.parent, denied),
+        "read the course secret": (f"cat {secret}", secret, denied),
         "overwrite the release": (f"touch {hub.exchange / 'outbound' / ASSIGNMENT / NOTEBOOK}",
                                   hub.exchange / "outbound" / ASSIGNMENT / NOTEBOOK, denied),
     }

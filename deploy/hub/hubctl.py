@@ -181,6 +181,7 @@ def grader_account(settings: Settings, checkout: Path) -> None:
             if lab.is_dir():
                 shutil.copytree(lab, course / "solutions" / lab.name, dirs_exist_ok=True,
                                 ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
+    course_secret(home)
     profile = home / ".profile"
     marker = "# rnn-course (hubctl.py)"
     lines = [line for line in (profile.read_text().splitlines() if profile.exists() else []) if marker not in line]
@@ -188,6 +189,20 @@ def grader_account(settings: Settings, checkout: Path) -> None:
     lines += [f"cd {str(course)!r}  {marker}"]
     profile.write_text("\n".join(lines) + "\n")
     chown_tree(home, name)
+
+
+def course_secret(home: Path) -> None:
+    """The grader's course secret (grading/secret.py), made now so that it is in the first backup.
+
+    It decides every submission's hidden-test inputs: kept, a regrade gives the same grades.
+    """
+    path = home / ".config" / "rnn-course" / "grading-secret"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
 
 
 def exchange(settings: Settings) -> None:
