@@ -313,7 +313,7 @@ def add_instructor(settings: Settings, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("setup", help="groups, grader account and course folder, exchange, Jupyter settings, data")
+    p = sub.add_parser("setup", help="groups, grader account, course folder and secret, exchange, Jupyter settings, data")
     p.add_argument("--checkout", required=True, help="the course's private repository (solutions/, nbgrader_config.py)")
     p.add_argument("--data", action="append", help="a data set to fetch (repeatable; default: all)")
     p.add_argument("--mirror", help="COURSE_DATA_MIRROR for fetching the data")

@@ -5,7 +5,9 @@
 Students and instructors log in with their Unix password (PAM) and get JupyterLab as themselves,
 from the course environment, with Assignment List and Validate. The grader account's JupyterLab
 (Formgrader, the gradebook, solutions) runs as a hub service that only instructors can open, at
-/services/<course_id>/, as nbgrader's JupyterHub guide recommends. Paths and names: hubctl.Settings.
+/services/<course_id>/, as nbgrader's JupyterHub guide recommends. Formgrader itself is opened in a
+browser tab of its own, /services/<course_id>/formgrader: JupyterHub's servers forbid being framed
+(frame-ancestors 'none'), which blanks Formgrader's JupyterLab tab. Paths and names: hubctl.Settings.
 """
 import os
 import sys
