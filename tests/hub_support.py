@@ -131,7 +131,7 @@ class Deployment:
         self.hubctl("setup", "--checkout", str(REPO), "--data", "sherlock", "--data", "sherlock_adventures",
                     *(["--mirror", mirror] if mirror else []))
         password = secrets.token_urlsafe(12)
-        self.hubctl("add-instructor", self.instructor, "--password", password)
+        self.hubctl("add-instructor", self.instructor, f"--password={password}")  # it may begin with "-"
         self.passwords[self.instructor] = password
         class_list = self.root / "classlist.csv"
         class_list.write_text("username,name\n" + "".join(f"{s},Student {s}\n" for s in self.students))
@@ -190,7 +190,7 @@ class Deployment:
             self.hub = subprocess.Popen(command, cwd=self.root / "state", env=env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         self._record()
-        deadline = started + 120
+        deadline = started + 240  # the hub waits up to 120 s for the grader's JupyterLab (jupyterhub_config.py)
         while http_status(self.url, "/hub/login") != 200:
             if self.hub.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the hub did not start:\n{self.log.read_text()[-4000:]}")

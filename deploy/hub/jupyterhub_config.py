@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hubctl import Settings  # noqa: E402
+from jupyterhub.services.service import Service  # noqa: E402
 
 c = get_config()  # noqa: F821 - injected by JupyterHub
 s = Settings.from_env()
@@ -53,6 +54,10 @@ c.JupyterHub.services = [{
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": [f"access:services!service={service}"],
 }]
+# The hub exits when a managed service is not up within its timeout (30 s since JupyterHub 6.0); the
+# grader's JupyterLab imports as slowly as a student's on a busy machine, so it gets what they get.
+if "timeout" in Service.class_trait_names():
+    c.JupyterHub.services[0]["timeout"] = c.Spawner.start_timeout
 c.JupyterHub.load_roles = [
     {"name": f"formgrade-{service}", "description": "instructors open the grader's JupyterLab",
      "users": s.instructors(), "scopes": [f"access:services!service={service}", "list:users", "read:users"]},
