@@ -107,7 +107,7 @@ def _judge_attention(inputs, answer, ctx, what: str):
         desc = (f"attention, {what} (case {n + 1}: query {tuple(q.shape)}, keys {tuple(k.shape)}, values "
                 f"{tuple(v.shape)}, mask {tuple(mask.shape) if mask is not None else None})")
         got = value(got, desc)
-        expect(isinstance(got, tuple) and len(got) == 2, f"{desc}: should return (context, weights)")
+        expect(isinstance(got, (tuple, list)) and len(got) == 2, f"{desc}: should return (context, weights)")
         want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         _, weights = _reference(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), v, mask)
         close(got[0], want, f"{desc}: context, against F.scaled_dot_product_attention", atol=1e-5)
@@ -188,7 +188,7 @@ def judge_additive(inputs, answer, ctx):
         desc = (f"AdditiveAttention{tuple(case['sizes'])} with drawn weights (case {n + 1}: query {tuple(q.shape)}, "
                 f"keys {tuple(k.shape)}, mask {tuple(mask.shape) if mask is not None else None})")
         got = value(got, desc)
-        expect(isinstance(got, tuple) and len(got) == 2, f"{desc}: forward should return (context, weights)")
+        expect(isinstance(got, (tuple, list)) and len(got) == 2, f"{desc}: forward should return (context, weights)")
         scores = (torch.tanh((q @ st["W_q.weight"].T)[..., :, None, :] + (k @ st["W_k.weight"].T)[..., None, :, :])
                   @ st["v.weight"].T).squeeze(-1)
         context, weights = _reference(scores, v, mask)
@@ -308,10 +308,15 @@ def ask_greedy(nb, inputs):
 
 def _decoded(got, desc):
     got = value(got, desc)
-    expect(isinstance(got, tuple) and len(got) == 2, f"{desc}: should return (tokens, score)")
+    expect(isinstance(got, (tuple, list)) and len(got) == 2, f"{desc}: should return (tokens, score)")
     tokens, score = got
     if hasattr(tokens, "tolist"):  # a tensor of ids is as good as a list
         tokens = tokens.tolist()
+    if isinstance(tokens, (list, tuple)):  # so are one-element tensors of ids (argmax() kept as it came)
+        import torch
+
+        tokens = [t.item() if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.numel() == 1 else t
+                  for t in tokens]
     expect(isinstance(tokens, list) and all(type(t) is int for t in tokens), f"{desc}: tokens should be a list of ints")
     if hasattr(score, "item") and getattr(score, "numel", lambda: 0)() == 1:
         score = score.item()
