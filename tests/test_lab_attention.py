@@ -115,13 +115,13 @@ def _forge(reference, target) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(shared_tmp):
+def reference(module_folder):
     """The reference solution run top to bottom in fast mode in its own folder: notebook and checkpoints/fast/."""
     import os
 
     from nbclient import NotebookClient
 
-    folder = shared_tmp / "attention-reference"
+    folder = module_folder / "reference"
     folder.mkdir()
     nb = nbformat.read(SOURCE, as_version=4)
     saved = dict(os.environ)
@@ -136,8 +136,8 @@ def reference(shared_tmp):
 
 
 @pytest.fixture(scope="module")
-def graded(shared_tmp, reference):
-    course = shared_tmp / "attention-course"
+def graded(module_folder, reference):
+    course = module_folder / "course"
     course.mkdir()
     shutil.copy(REPO / "nbgrader_config.py", course)
     shutil.copytree(REPO / "solutions" / LAB, course / "solutions" / LAB,
