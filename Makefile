@@ -24,7 +24,7 @@ LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 DEV_STAMP := $(VENV)/.course-installed-dev
 
-.PHONY: setup setup-dev system-deps sandbox-deps hub-deps lab test test-scale release collect autograde feedback export grade student-edition clean-cache FORCE
+.PHONY: setup setup-dev system-deps sandbox-deps hub-deps lab test test-scale release collect autograde feedback export grade student-edition html clean-cache FORCE
 
 # Students: the course and what the lectures and the lab need.
 setup: $(STAMP)
@@ -130,6 +130,13 @@ grade: $(DEV_STAMP) sandbox-deps
 STUDENT_EDITION ?= ../rnn-course-students
 student-edition: $(DEV_STAMP)
 	$(PY) -m grading publish --to $(STUDENT_EDITION)
+
+# Accessible HTML (WCAG 2.1 AA, offline, math as MathML) of the lectures and the released lab, one file per
+# notebook, for an LMS or a website; it names every figure that still lacks a description (docs/accessibility.md).
+HTML_SOURCES ?= lectures assignments
+HTML_DIR ?= build/html
+html: $(STAMP)
+	$(PY) -m helpers.export $(HTML_SOURCES) --to $(HTML_DIR)
 
 clean-cache:
 	rm -rf data/sherlock data/shakespeare data/imdb

@@ -3,7 +3,7 @@
 Formgrader renders autograded notebooks inside the instructor's Jupyter session, where a
 script in a cell output could call the Jupyter API with the instructor's rights (write files,
 change grades, start kernels). Feedback HTML is opened by students and instructors alike.
-So graded notebooks keep only passive outputs (plain text and raster images); HTML,
+So graded notebooks keep only passive outputs (plain text and raster images, with their alt text); HTML,
 JavaScript, SVG, widget views, Markdown and LaTeX outputs are replaced by a one-line note,
 and raw HTML in Markdown cells (a student's written answers) is escaped the way nbconvert's
 own sanitiser does it (formgrader's template does not sanitise Markdown itself).
@@ -25,6 +25,13 @@ def strip_control(text: str) -> str:
     return ANSI.sub("", text)
 
 
+def _image_descriptions(output: dict) -> dict:
+    """Of an output's metadata only each kept image's ``alt`` text (nbgrader's templates escape it)."""
+    metadata = output.get("metadata") or {}
+    return {mime: {"alt": str(metadata[mime]["alt"])} for mime in SAFE_MIME & set(output.get("data", {}))
+            if mime.startswith("image/") and isinstance(metadata.get(mime), dict) and metadata[mime].get("alt")}
+
+
 def _inert_output(output: dict) -> dict:
     if output.get("output_type") in ("display_data", "execute_result"):
         data = output.get("data", {})
@@ -34,7 +41,7 @@ def _inert_output(output: dict) -> dict:
             note = f"[grading: {', '.join(dropped)} output not shown]"
             kept["text/plain"] = (kept.get("text/plain", "") + "\n" + note).strip() if kept.get("text/plain") else note
             output["data"] = kept
-        output["metadata"] = {}
+        output["metadata"] = _image_descriptions(output)
     elif output.get("output_type") == "stream":
         text = output.get("text", "")
         output["text"] = strip_control("".join(text) if isinstance(text, list) else text)

@@ -8,15 +8,14 @@ JupyterLab, GitHub and nbviewer show until the cell is run.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
+import warnings
 
 import ipywidgets as widgets
 
 from helpers.gates import gru_gates, lstm_gates
 from helpers.generate import sample
-from helpers.plots import plot_gates
+from helpers.plots import FigureImage, description, plot_gates
 
 RUN_NOTE = "Run this cell for the interactive version."
 LABEL_STYLE = {"description_width": "8em"}  # wide enough for "temperature" and "top-k (0: off)"
@@ -28,75 +27,80 @@ class Panel(widgets.VBox):
     def __init__(self, children, caption: str, static=None, **kwargs):
         super().__init__(children, **kwargs)
         self.caption = caption
-        self.static = static  # () -> PNG bytes, an HTML string, or None
+        self.static = static  # () -> a FigureImage, an HTML string, or None
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle, metadata = super()._repr_mimebundle_(**kwargs), {}
         view = self.static() if self.static else None
         bundle["text/plain"] = f"{self.caption}. {RUN_NOTE}"
         page = f"<p><b>{html.escape(self.caption)}.</b> <i>{RUN_NOTE}</i></p>"
-        if isinstance(view, bytes):
-            png = base64.b64encode(view).decode("ascii")
-            bundle["image/png"] = png
-            page += f'<img src="data:image/png;base64,{png}" alt="{html.escape(self.caption)}">'
+        if isinstance(view, FigureImage):
+            figure, metadata = view._repr_mimebundle_()
+            bundle["image/png"] = figure["image/png"]
+            page += figure["text/html"]
+        elif isinstance(view, bytes):
+            raise TypeError(f"{self.caption}: static() returned PNG bytes; return helpers.plots.FigureImage(fig, "
+                            "alt) so the stored picture has a description.")
         elif view:
             page += view
         bundle["text/html"] = page
-        return bundle
+        return bundle, metadata
 
 
-def _png(fig) -> bytes:
-    """A figure as PNG bytes; the figure is closed, so it is shown only where the panel puts it."""
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _draw_png(draw, values: dict) -> bytes:
+def _draw_figure(draw, values: dict, alt) -> FigureImage:
+    """``draw(**values)`` drawn off-screen as a described FigureImage; the figure is closed."""
     import matplotlib.pyplot as plt
 
     with plt.ioff():  # drawn off-screen: the picture goes into the panel, not below the cell
         draw(**values)
         fig = plt.gcf()
-    if not fig.axes:
+    try:
+        if not fig.axes:
+            raise ValueError(f"{getattr(draw, '__name__', 'draw')}() drew nothing: it should draw on a new figure "
+                             "and not call plt.show(); the panel shows the figure.")
+        text = alt(**values) if callable(alt) else alt
+        if text is None:
+            text = description(fig)
+        if text is None:  # a stop-gap that names the settings; the warning asks the author for the real one
+            warnings.warn(f"interactive_plot: {getattr(draw, '__name__', 'draw')}() drew a figure with no "
+                          "description; pass alt=lambda **values: f'...' (what is plotted, the shape, the numbers) "
+                          "or call helpers.plots.add_description(ax, ...) in it (docs/accessibility.md).",
+                          stacklevel=4)
+            settings = ", ".join(f"{name} = {value}" for name, value in values.items())
+            text = f"{fig.axes[0].get_title() or 'A figure'}, drawn for {settings}."
+        return FigureImage(fig, text)
+    finally:
         plt.close(fig)
-        raise ValueError(f"{getattr(draw, '__name__', 'draw')}() drew nothing: it should draw on a new figure "
-                         "and not call plt.show(); the panel shows the figure.")
-    return _png(fig)
 
 
-def _live_figure(draw, controls: dict):
-    """An Output showing ``draw(**values)``, redrawn on every change, and a function that gives its first PNG."""
-    from IPython.display import Image
-
+def _live_figure(draw, controls: dict, alt=None):
+    """An Output showing ``draw(**values)``, redrawn on every change, and a function that gives its first view."""
     figure, first = widgets.Output(), {}
 
     def redraw(_=None):
-        png = _draw_png(draw, {name: c.value for name, c in controls.items()})
-        first.setdefault("png", png)
+        image = _draw_figure(draw, {name: c.value for name, c in controls.items()}, alt)
+        first.setdefault("image", image)
         figure.outputs = ()  # set, not captured: works with or without a front end listening
-        figure.append_display_data(Image(data=png, format="png"))
+        figure.append_display_data(image)
 
     for control in controls.values():
         control.observe(redraw, names="value")
     redraw()
-    return figure, lambda: first["png"]
+    return figure, lambda: first["image"]
 
 
-def interactive_plot(draw, caption: str, **controls) -> Panel:
+def interactive_plot(draw, caption: str, alt=None, **controls) -> Panel:
     """Sliders (or any value widgets) over a figure: ``draw(**values)`` draws it anew on each change.
 
     Like ``ipywidgets.interact``, but ``draw`` must not call ``plt.show()``, and the stored notebook
-    keeps a picture of the first figure.
+    keeps a picture of the first figure. ``alt(**values)`` (or a string) describes the figure; without it,
+    the description the course's plotting helpers (or ``add_description`` in ``draw``) attached is used.
     """
     for control in controls.values():
         control.style.description_width = LABEL_STYLE["description_width"]
-    figure, first_png = _live_figure(draw, controls)
+    figure, first_view = _live_figure(draw, controls, alt)
     return Panel([widgets.HBox(list(controls.values()), layout={"flex_flow": "row wrap"}), figure], caption,
-                 static=first_png)
+                 static=first_view)
 
 
 def sampler(model, vocab, prime: str = "The ", device=None, length: int = 300, temperature: float = 0.8) -> Panel:
@@ -174,8 +178,8 @@ def gate_explorer(cell: str = "lstm") -> Panel:
             prev = {"h": kw["h_prev"]}
         plot_gates(values, prev, title=f"one-unit {cell.upper()}: gates and state update")
 
-    figure, first_png = _live_figure(draw, {**inputs, **weights})
+    figure, first_view = _live_figure(draw, {**inputs, **weights})
     column = lambda ws: widgets.VBox(list(ws))  # noqa: E731
     panel = widgets.HBox([column(inputs.values()), column(list(weights.values())[: len(gates) * 2]),
                           column(list(weights.values())[len(gates) * 2:])])
-    return Panel([panel, figure], f"{cell.upper()} gate explorer", static=first_png)
+    return Panel([panel, figure], f"{cell.upper()} gate explorer", static=first_view)

@@ -96,14 +96,17 @@ def stored_widgets_notebook():
     panels = {
         "sampler(model, vocab)": sampler(CharRNN(len(vocab), embed_dim=4, hidden_size=8), vocab),
         'gate_explorer("lstm")': gate_explorer("lstm"),
-        "interactive_plot(line, ...)": interactive_plot(line, "A line", slope=ipywidgets.FloatSlider(value=1.0)),
+        "interactive_plot(line, ...)": interactive_plot(
+            line, "A line", alt=lambda slope: f"A straight line through the origin, slope {slope}.",
+            slope=ipywidgets.FloatSlider(value=1.0)),
     }
     torch.manual_seed(0)
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     for count, (source, panel) in enumerate(panels.items(), 1):
         cell = nbformat.v4.new_code_cell(source, execution_count=count)
-        cell.outputs = [nbformat.v4.new_output("execute_result", data=panel._repr_mimebundle_(),
+        data, metadata = panel._repr_mimebundle_()
+        cell.outputs = [nbformat.v4.new_output("execute_result", data=data, metadata=metadata,
                                                execution_count=count)]
         nb.cells.append(cell)
     return nb

@@ -96,16 +96,18 @@ def test_sampler_widget_generates_on_click():
 def test_panels_store_a_note_and_a_static_view_instead_of_a_repr():
     vocab = CharVocab.from_text("hello world")
     box = sampler(CharRNN(len(vocab), embed_dim=4, hidden_size=8), vocab, prime="he")
-    bundle = box._repr_mimebundle_()
+    bundle, _ = box._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # still live where a kernel runs
     assert bundle["text/plain"] == f"Text sampler. {RUN_NOTE}"
     assert RUN_NOTE in bundle["text/html"] and "temperature 0.80" in bundle["text/html"]
     assert "children=" not in bundle["text/html"] + bundle["text/plain"]
 
     explorer = gate_explorer("gru")
-    bundle = explorer._repr_mimebundle_()
+    bundle, metadata = explorer._repr_mimebundle_()
     png = base64.b64decode(bundle["image/png"])
     assert png.startswith(b"\x89PNG") and bundle["image/png"] in bundle["text/html"]
+    alt = metadata["image/png"]["alt"]  # the gate values the picture shows, in words
+    assert alt.startswith("Bar chart of gate values") and f'alt="{alt}"' in bundle["text/html"]
     assert bundle["text/plain"] == f"GRU gate explorer. {RUN_NOTE}"
     assert not plt.get_fignums(), "the panel's figure must not also show below the cell"
 
@@ -116,17 +118,30 @@ def test_interactive_plot_redraws_and_refuses_a_draw_that_shows_itself():
         ax.plot([0, 1], [0, slope])
 
     slope = ipywidgets.FloatSlider(value=1.0, description="slope")
-    panel = interactive_plot(line, "A line", slope=slope)
-    first = panel._repr_mimebundle_()["image/png"]
+    panel = interactive_plot(line, "A line", alt=lambda slope: f"A straight line from 0 to {slope}.", slope=slope)
+    first = panel._repr_mimebundle_()[0]["image/png"]
     figure = panel.children[1]
     shown = figure.outputs[0]["data"]["image/png"]
     slope.value = -2.0
     assert figure.outputs[0]["data"]["image/png"] != shown and len(figure.outputs) == 1
-    assert panel._repr_mimebundle_()["image/png"] == first  # the stored view is the first state
+    assert panel._repr_mimebundle_()[0]["image/png"] == first  # the stored view is the first state
+    assert panel._repr_mimebundle_()[1]["image/png"]["alt"] == "A straight line from 0 to 1.0."
+    assert figure.outputs[0]["metadata"]["image/png"]["alt"] == f"A straight line from 0 to {slope.value}."  # redescribed
     assert slope.style.description_width == LABEL_STYLE["description_width"]
     with pytest.raises(ValueError, match="plt.show"):
         interactive_plot(lambda slope: plt.show(), "nothing", slope=ipywidgets.FloatSlider())
     assert not plt.get_fignums()
+
+
+def test_interactive_plot_without_a_description_warns_and_names_its_settings():
+    def line(slope=1.0):
+        _, ax = plt.subplots()
+        ax.plot([0, 1], [0, slope])
+        ax.set_title("A line")
+
+    with pytest.warns(UserWarning, match="no description"):
+        panel = interactive_plot(line, "A line", slope=ipywidgets.FloatSlider(value=0.5))
+    assert panel._repr_mimebundle_()[1]["image/png"]["alt"] == "A line, drawn for slope = 0.5."
 
 
 def test_sampler_labels_are_wide_enough():
@@ -151,3 +166,147 @@ def test_no_stored_lecture_output_is_a_bare_widget_repr():
                     bare.append(f"{notebook.name} cell {number}: {str(data.get('text/plain', ''))[:60]}")
     assert not bare, ("stored widgets with only a Python repr to show; display a helpers.widgets panel "
                       "(sampler, gate_explorer, interactive_plot or Panel) and rerun the notebook:\n" + "\n".join(bare))
+
+
+# --- the accessibility API: style, descriptions, show (docs/accessibility.md) ------------------
+
+def test_importing_helpers_sets_a_colour_blind_safe_cycle_that_reads_in_greyscale():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib as mpl; import helpers; c = mpl.rcParams['axes.prop_cycle'].by_key(); "
+            "print(c['color'], c['linestyle'], c['marker'], sep='|')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    colors, linestyles, markers = out.split("|")
+    from helpers.style import COLORS, LINESTYLES, MARKERS, OKABE_ITO, contrast_ratio
+
+    assert colors == str(COLORS) and set(COLORS) <= {c.upper() for c in OKABE_ITO.values()}
+    # every series differs from every other by line style and marker, not by colour alone
+    assert len(set(map(str, LINESTYLES))) == len(set(MARKERS)) == len(COLORS)
+    assert linestyles == str(LINESTYLES) and markers == str(MARKERS)
+    # the first five series reach WCAG 1.4.11's 3:1 for graphics against white
+    assert all(contrast_ratio(c) >= 3 for c in COLORS[:5]) and contrast_ratio("#FFFFFF") == 1
+
+
+def shown(monkeypatch):
+    """show()'s displays, captured as if in a Jupyter kernel."""
+    import IPython.display
+
+    import helpers.plots
+
+    captured = []
+    monkeypatch.setattr(helpers.plots, "_in_kernel", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", lambda obj: captured.append(obj._repr_mimebundle_()))
+    return captured
+
+
+def test_show_attaches_the_description_to_every_form_of_the_output_and_closes_the_figure(monkeypatch):
+    from helpers.plots import show
+
+    captured = shown(monkeypatch)
+    fig, ax = plt.subplots()
+    ax.plot(range(100), [x ** 0.5 for x in range(100)])
+    alt = 'The square root of x for x from 0 to 99 rises from 0 to 9.95 & "flattens".'
+    show(fig, alt=alt)
+    (data, metadata), = captured
+    assert metadata == {"image/png": {"alt": alt}}  # what nbconvert's classic template and nbgrader read
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG") and data["text/plain"] == alt
+    assert data["text/html"] == (f'<img src="data:image/png;base64,{data["image/png"]}" alt="The square root of x '
+                                 'for x from 0 to 99 rises from 0 to 9.95 &amp; &quot;flattens&quot;.">')
+    assert not plt.get_fignums(), "shown once by show(), not again when the cell ends"
+    assert ax.lines[0].get_markevery() == 0.1  # a long line gets about ten markers, not a hundred
+
+
+def test_show_refuses_a_figure_without_a_real_description(monkeypatch):
+    from helpers.plots import show
+
+    captured = shown(monkeypatch)
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    with pytest.raises(ValueError, match=r"no description.*show\(fig, alt="):
+        show(fig)
+    assert not plt.get_fignums(), "a refused figure is closed too: it must not appear without its description"
+    for weak in ("", "A plot.", "No description has been provided for this image", "Loss curve"):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3])
+        with pytest.raises(ValueError, match="too short|what is plotted"):
+            show(fig, alt=weak)
+    with pytest.raises(ValueError, match="sentence"):
+        show(plt.subplots()[0], alt=42)
+    assert captured == [] and not plt.get_fignums()
+
+
+def test_helpers_describe_what_they_draw_so_show_needs_no_alt(monkeypatch):
+    from helpers.gates import gru_gates
+    from helpers.plots import add_description, description, plot_gates, show
+
+    captured = shown(monkeypatch)
+    histories = {"GRU": fake_history(1.0), "RNN": fake_history(1.5)}
+    ax = plot_histories(histories)
+    text = description(ax.figure)
+    first_train = smooth(histories["RNN"].train_loss)[0]
+    assert text.startswith("Training curves: loss (nats per character) against training step (1 to 40) for GRU and RNN")
+    assert f"training loss (smoothed) falls from {first_train:.2f}" in text  # numbers from the data drawn
+    assert "validation loss falls from 1.20 to 0.850 (lowest 0.850 at step 40)" in text
+    assert "Lowest final validation value: GRU (0.850)" in text
+    show(ax.figure)
+    assert captured[-1][1]["image/png"]["alt"] == text
+
+    norms = {"tanh RNN": [0.5 ** t for t in range(11)], "LSTM": [1.0] * 11}
+    text = description(plot_grad_norms(norms).figure)
+    assert "tanh RNN falls from 1.00 to 0.000977 over 10 steps (a factor of 1,024)" in text
+    assert "LSTM stays at 1.00" in text and "log scale" in text
+
+    values = gru_gates(1.0, 0.5, {g: 1.0 for g in "rzn"}, {g: 1.0 for g in "rzn"}, {g: 0.0 for g in "rzn"})
+    text = description(plot_gates(values, {"h": 0.5}).figure)
+    assert f"r {values['r']:.3f}" in text and f"h from 0.500 (previous) to {values['h']:.3g} (new)" in text
+
+    # two panels: described by both helpers, or by the author for the whole figure; half is an error
+    fig, (left, right) = plt.subplots(1, 2)
+    plot_histories(histories, ax=left)
+    right.plot([0, 1], [1, 0])
+    right.set_title("Attention")
+    with pytest.raises(ValueError, match="'Attention'"):
+        show(fig)
+    fig, (left, right) = plt.subplots(1, 2)
+    plot_histories(histories, ax=left)
+    right.plot([0, 1], [1, 0])
+    add_description(right, "A line falling from 1 to 0, drawn for contrast.")
+    assert description(fig).startswith("Panel 1 (Training curves") and "Panel 2 (untitled): A line" in description(fig)
+    add_description(fig, "Two panels: the GRU and RNN training curves, and a falling line.")
+    assert description(fig) == "Two panels: the GRU and RNN training curves, and a falling line."
+    plt.close("all")
+
+
+def test_show_outside_a_notebook_still_checks_and_closes():
+    from helpers.plots import show
+
+    fig, ax = plt.subplots()
+    ax.plot([3, 2, 1])
+    show(fig, alt="A line falling from 3 to 1 over three points.")
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_a_real_kernel_stores_the_description_and_nbconverts_templates_keep_it(tmp_path):
+    """End to end: show() in a real kernel, then nbconvert's HTML exports (the classic template that nbgrader's
+    feedback extends, and the lab template) carry it; plt.show() gets nbconvert's placeholder."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nfrom helpers.plots import show\n"
+        "fig, ax = plt.subplots()\nax.plot([0, 1, 4, 9])\nshow(fig, alt=f'Squares of 0 to {3}: rises from 0 to 9.')"),
+        nbformat.v4.new_code_cell("fig, ax = plt.subplots()\nax.plot([1, 0])\nplt.show()")]
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(Path(__file__).resolve().parent.parent)}}).execute()
+    described, bare = nb.cells[0].outputs, nb.cells[1].outputs
+    assert len(described) == 1 and described[0].metadata["image/png"]["alt"] == "Squares of 0 to 3: rises from 0 to 9."
+    assert 'alt="Squares of 0 to 3: rises from 0 to 9."' in described[0].data["text/html"]
+    assert "alt" not in bare[0].get("metadata", {}).get("image/png", {})
+    for template in ("classic", "lab"):
+        page, _ = HTMLExporter(template_name=template).from_notebook_node(nb)
+        alts = re.findall(r'<img [^>]*alt="([^"]*)"', page)
+        assert alts == ["Squares of 0 to 3: rises from 0 to 9.", "No description has been provided for this image"], (
+            template, alts)
