@@ -14,47 +14,66 @@ TEST_WORKERS ?= 2
 # Threads per test process (and its kernels): 2 workers x 2 torch threads on 2 cores made OpenMP threads
 # spin against each other (lecture 05's fast training ran into its time caps). An OMP_NUM_THREADS you set wins.
 TEST_THREADS ?= 1
+# instructors-only
 # Instructor commands (see the README): the assignment and extra grading flags.
 ASSIGNMENT ?= sherlock_rnn_vs_gru
 GRADE_ARGS ?=
+# /instructors-only
 
 PY    := $(VENV)/bin/python
 # Jupyter refuses to run as root (containers, CI boxes) unless told it is deliberate.
 LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 STAMP := $(VENV)/.course-installed
 DEV_STAMP := $(VENV)/.course-installed-dev
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/rnn-course.json
 
-.PHONY: setup setup-dev system-deps sandbox-deps hub-deps lab test test-scale release collect autograde feedback export grade student-edition html clean-cache FORCE
+.PHONY: setup setup-dev system-deps sandbox-deps lab test html clean-cache FORCE
+# instructors-only
+.PHONY: test-scale hub-deps release collect autograde feedback export grade student-edition
+# /instructors-only
 
 # Students: the course and what the lectures and the lab need.
-setup: $(STAMP)
+setup: $(STAMP) $(LAB_OVERRIDES)
 # Instructors and tests: also the grading and test extras (pyproject.toml).
-setup-dev: $(DEV_STAMP)
+setup-dev: $(DEV_STAMP) $(LAB_OVERRIDES)
 
 # Re-install when the dependency list, this file or the torch requirement changes.
 $(VENV)/.torch-spec: FORCE
 	@test -x $(PY) || { echo "Creating the course's virtual environment in $(VENV)/"; $(PYTHON) -m venv $(VENV); }
 	@echo '$(TORCH_SPEC)' | cmp -s - $@ || echo '$(TORCH_SPEC)' > $@
 
+# setuptools ends every editable install with an "Editable installation ... be careful with folders of
+# the same name" box. It is information only (this layout has no such folder), so it is filtered out.
+QUIET_EDITABLE := PYTHONWARNINGS="ignore:Editable installation:UserWarning"
+
 $(STAMP): pyproject.toml Makefile $(VENV)/.torch-spec
 	@$(PY) -m pip install --quiet --upgrade pip
 	@echo "Installing $(TORCH_SPEC) (the first time this downloads up to a few GB and takes minutes;"
 	@echo "  on a laptop without an NVIDIA GPU the CPU build is far smaller:"
 	@echo "  make lab TORCH_SPEC=\"torch --index-url https://download.pytorch.org/whl/cpu\")"
-	$(PY) -m pip install --quiet --progress-bar on $(TORCH_SPEC)
+	@$(PY) -m pip install --quiet --progress-bar on $(TORCH_SPEC)
 	@echo "Installing the course and its libraries (Jupyter, nbgrader, matplotlib, statsmodels, ...)"
-	$(PY) -m pip install --quiet --editable .
+	@$(QUIET_EDITABLE) $(PY) -m pip install --quiet --editable .
 	@touch $@
+
+# The course's JupyterLab defaults (no news pop-up, no update check): JupyterLab merges every file in
+# <env>/share/jupyter/lab/settings/overrides.d/. pip's editable install skips data files, so the file is
+# copied here; a plain `pip install .` (a JupyterHub image, say) installs it through pyproject.toml.
+$(LAB_OVERRIDES): jupyter-config/overrides.d/rnn-course.json $(STAMP)
+	@mkdir -p $(@D) && cp $< $@
 
 $(DEV_STAMP): $(STAMP)
 	@echo "Installing the grading and test extras (dask, psycopg, pytest, nbval, playwright)"
-	$(PY) -m pip install --quiet --editable '.[grading,test]'
+	@$(QUIET_EDITABLE) $(PY) -m pip install --quiet --editable '.[grading,test]'
 	@touch $@
 
 # System programs from Debian packages, installed where we can do so without asking (as root,
 # or with password-less sudo): bubblewrap for sandboxed grading; for the tests also Chromium
 # (the browser tests) and PostgreSQL (the server gradebook tests). Elsewhere: say what is missing.
+# instructors-only
 SYSTEM_PACKAGES ?= bubblewrap chromium postgresql
+# /instructors-only
+SYSTEM_PACKAGES ?=
 system-deps:
 	@missing=; for p in $(SYSTEM_PACKAGES); do \
 	  case $$p in bubblewrap) c=bwrap;; chromium) c=chromium;; postgresql) c=pg_ctlcluster;; *) c=$$p;; esac; \
@@ -71,6 +90,15 @@ system-deps:
 sandbox-deps:
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES=bubblewrap
 
+# .venv/bin on PATH: formgrader runs `alembic` from there (it failed with FileNotFoundError without it).
+lab: $(STAMP) $(LAB_OVERRIDES)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
+
+# make test: every test and notebook in fast mode, but for the tests marked scale.
+test: $(DEV_STAMP) $(LAB_OVERRIDES) system-deps
+	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not scale" $(PYTEST_ARGS)
+
+# instructors-only
 # The JupyterHub deployment's own environment, for its tests (tests/test_hub*.py): what deploy/hub's set-up
 # builds in /opt/rnn-course/venv. Every hub user runs it, so it comes from a Python any user may run (pyenv's
 # lives in root's private home) and holds the course itself, not a link to this checkout (not editable);
@@ -93,16 +121,10 @@ $(HUB_STAMP): pyproject.toml Makefile $(shell find helpers grading -name '*.py' 
 	@rm -rf build
 	@touch $@
 
-lab: $(STAMP)
-	# .venv/bin on PATH: formgrader runs `alembic` from there (it failed with FileNotFoundError without it).
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab --notebook-dir=. $(LAB_ROOT) $(LAB_ARGS)
-
-# make test: everything but the whole-class grading suites and browser walk-throughs (under 10 min
-# on 2 cores); make test-scale: those (tests marked scale), with a real JupyterHub. CI (.ci/run) runs both.
-test: $(DEV_STAMP) system-deps
-	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not scale" $(PYTEST_ARGS)
-
-test-scale: $(DEV_STAMP) system-deps hub-deps
+# make test-scale: the whole-class grading suites and browser walk-throughs (tests marked scale).
+# With a real JupyterHub (hub-deps). CI (.ci/run) runs both on the newest Python the README allows and make
+# test on the oldest.
+test-scale: $(DEV_STAMP) $(LAB_OVERRIDES) system-deps hub-deps
 	COURSE_FAST=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$(TEST_THREADS)} $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m scale $(PYTEST_ARGS)
 
 # --- instructors: release, collect, grade, give feedback, export --------------
@@ -130,6 +152,7 @@ grade: $(DEV_STAMP) sandbox-deps
 STUDENT_EDITION ?= ../rnn-course-students
 student-edition: $(DEV_STAMP)
 	$(PY) -m grading publish --to $(STUDENT_EDITION)
+# /instructors-only
 
 # Accessible HTML (WCAG 2.1 AA, offline, math as MathML) of the lectures and the released lab, one file per
 # notebook, for an LMS or a website; it names every figure that still lacks a description (docs/accessibility.md).

@@ -31,16 +31,23 @@ c.CourseDirectory.max_file_size = 50_000
 # a sandboxed judge that never runs student code, and each test cell scores what the judge decided.
 # Every way into autograding goes through it: `make grade`, plain `nbgrader autograde` and
 # Formgrader's Autograde button. Without a working sandbox it refuses and names the command to use.
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades)
+def _grader_steps() -> list:
+    """nbgrader's autograde steps with the course's grader; none in the student edition (no grading package)."""
+    from importlib.util import find_spec
 
-from grading.preprocessors import FlagForReview, GradeInSandbox, MakeInert  # noqa: E402
+    if find_spec("grading") is None:
+        return []
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
-c.Autograde.autograde_preprocessors = [
-    GradeInSandbox, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, MakeInert, SaveAutoGrades,
-    FlagForReview, AssignLatePenalties, CheckCellMetadata,
-]
+    from grading.preprocessors import FlagForReview, GradeInSandbox, MakeInert
+
+    return [GradeInSandbox, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, MakeInert, SaveAutoGrades,
+            FlagForReview, AssignLatePenalties, CheckCellMetadata]
+
+
+if _grader_steps():
+    c.Autograde.autograde_preprocessors = _grader_steps()
 # Every notebook runs on the plain python3 kernel of the course environment (sandboxed while grading).
 c.ExecutePreprocessor.kernel_name = "python3"
 # Per-cell time limit while autograding. A cell that runs longer is interrupted, and the rest of the
@@ -88,26 +95,53 @@ c.GenerateAssignment.post_convert_hook = _drop_instructor_files
 
 
 # --- Exchange: where release_assignment, fetch, submit and the Assignment List meet ---------------
-# A JupyterHub shares one exchange between users: nbgrader's default /srv/nbgrader/exchange, or the
-# c.Exchange.root of a system-wide nbgrader_config.py. Where there is none, the course keeps its own
-# in exchange/ (git-ignored), so the students' Assignment List works out of the box instead of
-# showing "The exchange directory does not exist" and "Error fetching courses!".
+# A JupyterHub shares one exchange between users: nbgrader's default folder (/usr/local/share/nbgrader/
+# exchange since nbgrader 0.9, /srv/nbgrader/exchange before), or the c.Exchange.root of a system-wide
+# nbgrader_config.py. Where there is none, the course keeps its own in exchange/ (git-ignored) and
+# releases to it what assignments/ holds: the Assignment List lists courses only from what was released
+# to the exchange, so an empty one read "No courses found." Now it shows this course and its labs.
+_HUB_EXCHANGES = ("/usr/local/share/nbgrader/exchange", "/srv/nbgrader/exchange")
+_RELEASE_SKIP = {"checkpoints", ".ipynb_checkpoints", "__pycache__"}  # a student's own files stay out
+
+
 def _hub_has_exchange() -> bool:
     import re
 
     from jupyter_core.paths import jupyter_config_path
 
-    if Path("/srv/nbgrader/exchange").is_dir():
+    if any(Path(folder).is_dir() for folder in _HUB_EXCHANGES):
         return True
     configs = [Path(folder) / "nbgrader_config.py" for folder in jupyter_config_path()]
     return any(p.is_file() and p.resolve() != Path(__file__).resolve()
                and re.search(r"^\s*c\.Exchange\.root\s*=", p.read_text(errors="replace"), re.M) for p in configs)
 
 
+def _release_files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not _RELEASE_SKIP & set(p.relative_to(folder).parts) and p.suffix != ".pt"}
+
+
+def _release_to_local_exchange(exchange: Path, course_id: str) -> None:
+    """What nbgrader release_assignment does, for each lab in assignments/ whose release changed."""
+    import shutil
+
+    course = exchange / course_id
+    for lab in sorted(p.parent for p in (_ROOT / "assignments").glob("*/*.ipynb")):
+        files, dest = _release_files(lab), course / "outbound" / lab.name
+        if dest.is_dir() and _release_files(dest) == files:
+            continue
+        (course / "inbound").mkdir(mode=0o755, parents=True, exist_ok=True)  # where Submit puts a copy
+        shutil.rmtree(dest, ignore_errors=True)
+        for name, data in files.items():
+            (dest / name).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            (dest / name).write_bytes(data)
+
+
 if not _hub_has_exchange():
     c.Exchange.root = str(_ROOT / "exchange")
     try:
         (_ROOT / "exchange").mkdir(mode=0o755, exist_ok=True)  # yours only: one person plays both roles here
+        _release_to_local_exchange(_ROOT / "exchange", c.CourseDirectory.course_id)
     except OSError:
         pass  # a read-only checkout: nbgrader then says the exchange is missing, which is true
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import helpers
+from benchmarks.flags import DEVICE, Flag, add_flags, settings, train_config
 from helpers.data import load_text
 from helpers.models import CharRNN
 from helpers.tasks import CharLMTask, split_text
@@ -38,15 +39,14 @@ def build(args, device):
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split_text(vocab.encode(text), val_fraction=0.1)
     helpers.set_seed(0)
-    model = CharRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size,
-                    num_layers=args.num_layers, cell=args.cell).to(device)
+    model = CharRNN(len(vocab), **settings(args, CharRNN)).to(device)
     return model, train_ids, val_ids
 
 
 def run_helpers_train(args, device) -> float:
     """Characters per second with helpers.train (a), timed between two steps (no evaluation inside)."""
     model, train_ids, val_ids = build(args, device)
-    task = CharLMTask(train_ids, val_ids, batch_size=args.batch_size, seq_len=args.seq_len, mode="stream")
+    task = CharLMTask(train_ids, val_ids, **settings(args, CharLMTask), mode="stream")
     marks = {}
 
     def clock(step):
@@ -54,8 +54,8 @@ def run_helpers_train(args, device) -> float:
             _sync(device)
             marks[step] = time.perf_counter()
 
-    config = TrainConfig(lr=2e-3, max_steps=args.warmup + args.steps, eval_every=None, eval_batches=1,
-                         progress=False, device=str(device), amp=args.amp)
+    config = train_config(args, lr=2e-3, max_steps=args.warmup + args.steps, eval_every=None, eval_batches=1,
+                          progress=False, device=str(device))
     train(model, task, config, callback=clock)
     seconds = marks[args.warmup + args.steps] - marks[args.warmup]
     return args.steps * args.batch_size * args.seq_len / seconds
@@ -99,16 +99,13 @@ def hardware(device: torch.device) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: helpers.get_device())")
-    parser.add_argument("--cell", default="gru", choices=["rnn", "gru", "lstm"])
-    parser.add_argument("--embed-dim", type=int, default=64)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--num-layers", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seq-len", type=int, default=128)
+    add_flags(parser, TrainConfig, device=DEVICE)
+    add_flags(parser, CharRNN, cell=Flag("gru", choices=("rnn", "gru", "lstm")), embed_dim=64, hidden_size=512,
+              num_layers=1)
+    add_flags(parser, CharLMTask, batch_size=64, seq_len=128)
     parser.add_argument("--steps", type=int, default=20, help="timed optimizer steps per method")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (at least 1)")
-    parser.add_argument("--no-amp", dest="amp", action="store_false", help="turn off mixed precision on CUDA")
+    add_flags(parser, TrainConfig, amp=Flag(True, help="turn off mixed precision on CUDA"))
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     args = parser.parse_args(argv)
     if args.warmup < 1 or args.steps < 1:

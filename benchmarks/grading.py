@@ -2,11 +2,17 @@
 
 Builds a temporary course (release + N copies of a finished reference submission with its
 checkpoints), then times ``python -m grading autograde`` over all of them. The autograder
-never trains, so this is kernel start-up, imports, loading the text, the tests, evaluation on a
-slice of held-out text, short samples and a figure.
+never trains, so this is kernel start-up, imports, loading the text, the notebook's cells, the
+hidden checks' questions, the judge's references and the re-measured checkpoints, short samples
+and a figure.
 
     python -m benchmarks.grading                   # 4 submissions, sandboxed, full mode
     python -m benchmarks.grading --submissions 8 --no-sandbox
+    python -m benchmarks.grading --fast --grading-code ../old-checkout   # another version of grading/, same run
+
+CPU seconds per submission are reported two ways: the whole command's (every process it started,
+counted when they end, divided by N: nbgrader's start-up and the gradebook writer included) and
+each task's own (the grader's log: the worker's thread, its kernels and its judge).
 
 The reference submission is ``solutions/sherlock_rnn_vs_gru/`` with the checkpoints its last
 full-mode run left (train them by running the notebook once, COURSE_FAST unset). With
@@ -34,9 +40,9 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 GRADE = [sys.executable, "-m", "grading"]
 
 
-def reference_submission(workdir: Path, fast: bool = False) -> Path:
+def reference_submission(workdir: Path, fast: bool = False, code: Path = REPO) -> Path:
     """The solution notebook with its checkpoints, as a student would hand it in."""
-    source = REPO / "solutions" / ASSIGNMENT
+    source = code / "solutions" / ASSIGNMENT
     folder = workdir / "reference"
     folder.mkdir()
     shutil.copy(source / NOTEBOOK, folder / NOTEBOOK)
@@ -61,11 +67,12 @@ def _run(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
 
 
-def released_course(course: Path, env: dict) -> Path:
+def released_course(course: Path, env: dict, code: Path = REPO) -> Path:
     """A new course folder with the lab's source and its release (and a gradebook that knows it)."""
-    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    shutil.copy(REPO / "solutions" / ASSIGNMENT / NOTEBOOK, course / "solutions" / ASSIGNMENT / NOTEBOOK)
+    course.mkdir(parents=True)
+    shutil.copy(code / "nbgrader_config.py", course)
+    shutil.copytree(code / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT,
+                    ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
     release = _run(GRADE + ["release", ASSIGNMENT, f"--course-dir={course}"], env)
     if release.returncode:
         raise SystemExit(release.stdout + release.stderr)
@@ -95,15 +102,21 @@ def main(argv=None) -> None:
     parser.add_argument("--no-sandbox", action="store_true", help="grade without the bubblewrap sandbox")
     parser.add_argument("--fast", action="store_true", help="train and grade tiny fast-mode models")
     parser.add_argument("--keep", action="store_true", help="keep the temporary course and print its path")
+    parser.add_argument("--grading-code", type=Path, default=REPO,
+                        help="a checkout whose grading/, helpers/, lab source and nbgrader_config.py to measure "
+                             "(default: this one), run with this environment's packages")
     args = parser.parse_args(argv)
 
-    env = dict(os.environ, COURSE_FAST="1" if args.fast else "0")
+    code = args.grading_code.resolve()
+    env = dict(os.environ, COURSE_FAST="1" if args.fast else "0", PYTHONPATH=str(code))
     env.setdefault("COURSE_DATA_MIRROR", str(REPO.parent / "shared" / "data"))
+    env.setdefault("OMP_NUM_THREADS", "1")
     os.environ.update(env)
-    workdir = Path(tempfile.mkdtemp(prefix="grading-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="grading-bench-", dir="/tmp"))
+    workdir.chmod(0o755)
     try:
-        course = released_course(workdir / "course", env)
-        submit_copies(course, reference_submission(workdir, args.fast), args.submissions)
+        course = released_course(workdir / "course", env, code)
+        submit_copies(course, reference_submission(workdir, args.fast, code), args.submissions)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds, stdout = autograde(course, env, sandbox=not args.no_sandbox)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -114,12 +127,17 @@ def main(argv=None) -> None:
         print(f"machine: {platform.machine()} {platform.system()}, {cores} CPU core(s), load average {load:.1f} at the end")
         print(f"mode: {'fast' if args.fast else 'full'} models; sandbox: {'off' if args.no_sandbox else 'on'}; "
               f"OMP_NUM_THREADS={env.get('OMP_NUM_THREADS', 'unset')}")
+        print(f"grading code: {code}")
         print(f"{args.submissions} submissions autograded in {seconds:.1f} s "
               f"({graded} with full autograded marks): {seconds / args.submissions:.1f} s per submission "
               "(including the one-off nbgrader start-up)")
-        if args.no_sandbox:  # sandboxed kernels are not reaped by nbgrader, so their CPU time is not counted
-            print(f"CPU time (user+sys, nbgrader and kernels): {cpu:.1f} s, {cpu / args.submissions:.1f} s per "
-                  "submission (about the wall time per submission on an otherwise idle machine)")
+        print(f"CPU time of the whole command (user+sys, every process it started): {cpu:.1f} s, "
+              f"{cpu / args.submissions:.1f} s per submission")
+        log = "".join(p.read_text() for p in (course / "autograded" / ".logs").glob("autograde-*.log"))
+        tasks = [float(x) for x in re.findall(r"== student\d+: \w+ in [\d.]+ s \(CPU ([\d.]+) s\)", log)]
+        if tasks:
+            print(f"CPU time of each task (the grader's log): mean {sum(tasks) / len(tasks):.1f} s, "
+                  f"range {min(tasks):.1f}-{max(tasks):.1f} s")
         if args.keep:
             print(f"course kept at {course}")
     finally:

@@ -22,31 +22,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 import helpers
-from helpers.data import load_imdb
+from benchmarks.flags import DEVICE, Flag, add_flags, settings, train_config
+from helpers.imdb import accuracy, encode_split, load_split, predict_proba
 from helpers.models import SentimentRNN, TextCNN, count_parameters
-from helpers.padding import pad_batch, sorted_batches
 from helpers.tasks import SentimentTask
-from helpers.text import WordVocab, tokenize
 from helpers.train import TrainConfig, train
 
 MODELS = ("tfidf-uni", "tfidf-bi", "tfidf-bi-cut", "cnn", "lstm")
-
-
-def load_split(n_train=None, n_val=None, n_test=None) -> dict:
-    """Tokens and labels of lecture 05's train / validation / test parts."""
-    df, test_df = load_imdb("train"), load_imdb("test")
-    order = np.random.default_rng(0).permutation(len(df))
-    parts = {"train": df.iloc[order[:20_000]].iloc[:n_train], "val": df.iloc[order[20_000:]].iloc[:n_val],
-             "test": test_df if n_test is None else test_df.sample(n_test, random_state=0)}
-    return {name: ([tokenize(t) for t in part.text], part.label.to_numpy()) for name, part in parts.items()}
-
-
-def encode_split(data: dict, max_size: int, max_len: int) -> tuple[WordVocab, dict]:
-    """The vocabulary of the training part (words seen twice, at most ``max_size``) and each part's reviews
-    as ids, cut to their last ``max_len`` tokens (never empty), as lecture 05 encodes them."""
-    vocab = WordVocab.build(data["train"][0], min_freq=2, max_size=max_size)
-    return vocab, {name: [vocab.encode(t)[-max_len:] or [WordVocab.UNK] for t in tokens]
-                   for name, (tokens, _) in data.items()}
 
 
 def tfidf_logreg(data: dict, ngrams: int, max_len: int | None = None, C: float = 1.0) -> dict:
@@ -64,43 +46,23 @@ def tfidf_logreg(data: dict, ngrams: int, max_len: int | None = None, C: float =
             "predict": lambda name: clf.predict_proba(vectorizer.transform(docs(name)))[:, 1]}
 
 
-@torch.no_grad()
-def predict_proba(model, seqs, batch_size=256) -> np.ndarray:
-    """P(positive) for id sequences, in batches sorted by length; results in the original order."""
-    model.eval()
-    device = next(model.parameters()).device
-    probs = torch.empty(len(seqs))
-    for idx in sorted_batches([len(s) for s in seqs], batch_size):
-        x, lens = pad_batch([seqs[i] for i in idx])
-        probs[torch.as_tensor(idx)] = torch.sigmoid(model(x.to(device), lens).float()).cpu()
-    return probs.numpy()
-
-
 def neural(kind: str, data: dict, args, seed: int) -> dict:
     """Train a TextCNN or lecture 05's biLSTM on the encoded split; keep the weights of the lowest validation loss."""
     vocab, seqs = encode_split(data, args.max_size, args.max_len)
     task = SentimentTask((seqs["train"], data["train"][1].tolist()), (seqs["val"], data["val"][1].tolist()),
                          batch_size=64, bucket=True)
     helpers.set_seed(seed)
-    if kind == "cnn":
-        model = TextCNN(len(vocab), embed_dim=args.embed_dim, num_filters=args.num_filters, dropout=0.5,
-                        embed_dropout=args.cnn_embed_dropout)
-        epochs, lr = args.cnn_epochs, args.cnn_lr
+    if kind == "cnn":  # the --cnn-... flags, and the shared ones (--embed-dim, --num-filters, --device)
+        model = TextCNN(len(vocab), **settings(args, TextCNN, "cnn"), dropout=0.5)
     else:
-        model = SentimentRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size, cell=args.cell,
-                             dropout=0.3, embed_dropout=args.embed_dropout, pack=args.pack, pool="max")
-        epochs, lr = args.epochs, args.lr
-    config = TrainConfig(lr=lr, weight_decay=0.01, epochs=epochs, keep_best=True, clip_grad_norm=1.0, seed=seed,
-                         eval_every=max(task.batches_per_epoch // 2, 1), progress=args.progress, device=args.device)
+        model = SentimentRNN(len(vocab), **settings(args, SentimentRNN), dropout=0.3, pool="max")
+    config = train_config(args, "cnn" if kind == "cnn" else "", weight_decay=0.01, keep_best=True, clip_grad_norm=1.0,
+                          seed=seed, eval_every=max(task.batches_per_epoch // 2, 1))
     start = time.perf_counter()
     history = train(model, task, config)
     seconds = time.perf_counter() - start
     return {"params": count_parameters(model), "train_seconds": seconds, "best_step": history.best_step,
             "steps": history.steps[-1], "predict": lambda name: predict_proba(model, seqs[name])}
-
-
-def accuracy(probs, labels) -> float:
-    return float(np.mean((probs > 0.5) == (labels == 1)))
 
 
 def spread(values) -> str:
@@ -113,27 +75,21 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--models", nargs="+", default=["tfidf-uni", "tfidf-bi", "cnn", "lstm"], choices=MODELS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--test", action="store_true", help="also score the official test split (final settings only)")
-    parser.add_argument("--n-train", type=int, default=None, help="use only this many training reviews (smoke tests)")
-    parser.add_argument("--n-val", type=int, default=None)
-    parser.add_argument("--n-test", type=int, default=None)
-    parser.add_argument("--max-len", type=int, default=400)
-    parser.add_argument("--max-size", type=int, default=25_000)
+    add_flags(parser, load_split, n_train=Flag(None, help="use only this many training reviews (smoke tests)"),
+              n_val=None, n_test=None)
+    add_flags(parser, encode_split, max_len=400, max_size=25_000)
     parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation of the logistic regression")
-    parser.add_argument("--embed-dim", type=int, default=128)
-    parser.add_argument("--embed-dropout", type=float, default=0.5, help="the biLSTM's embedding dropout")
-    parser.add_argument("--hidden-size", type=int, default=128)
-    parser.add_argument("--cell", default="lstm", choices=["lstm", "gru"])
-    parser.add_argument("--epochs", type=float, default=7.0)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--num-filters", type=int, default=100)
-    parser.add_argument("--cnn-epochs", type=float, default=4.0)
-    parser.add_argument("--cnn-lr", type=float, default=3e-3)
-    parser.add_argument("--cnn-embed-dropout", type=float, default=0.0)
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: helpers.get_device())")
+    add_flags(parser, SentimentRNN, embed_dim=128, embed_dropout=Flag(0.5, help="the biLSTM's embedding dropout"),
+              hidden_size=128, cell=Flag("lstm", choices=("lstm", "gru")))
+    add_flags(parser, TrainConfig, epochs=7.0, lr=2e-3)
+    add_flags(parser, TextCNN, num_filters=100)
+    add_flags(parser, TrainConfig, "cnn", epochs=4.0, lr=3e-3)
+    add_flags(parser, TextCNN, "cnn", embed_dropout=0.0)
+    add_flags(parser, TrainConfig, device=DEVICE)
     parser.add_argument("--pack", choices=["auto", "yes", "no"], default="auto",
                         help="packed sequences for the biLSTM; auto: packed on CUDA (cuDNN), padded elsewhere, "
                              "as lecture 05 does")
-    parser.add_argument("--progress", action="store_true")
+    add_flags(parser, TrainConfig, progress=False)
     args = parser.parse_args(argv)
     args.device = helpers.get_device(args.device)
     args.pack = args.pack == "yes" or (args.pack == "auto" and args.device.type == "cuda")

@@ -1,6 +1,6 @@
 """Validation-only trials of lecture 05's biLSTM: weight averaging, longer inputs, distillation, word vectors.
 
-Lecture 05's split and pipeline (``benchmarks.imdb_baselines.load_split``: 20,000 training and 5,000
+Lecture 05's split and pipeline (``helpers.imdb.load_split``: 20,000 training and 5,000
 validation reviews; the test split is never scored) and its full-mode CPU biLSTM, trained once with
 ``helpers.train`` (``keep_best`` on validation loss, evaluations every half epoch). Alongside the
 trained weights it tracks, at no extra training cost:
@@ -29,7 +29,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import helpers
-from benchmarks.imdb_baselines import accuracy, encode_split, load_split, predict_proba
+from benchmarks.flags import Flag, add_flags, settings, train_config
+from helpers.imdb import accuracy, encode_split, load_split, predict_proba
 from helpers.models import SentimentRNN
 from helpers.tasks import SentimentTask
 from helpers.train import TrainConfig, load_checkpoint, train
@@ -38,16 +39,12 @@ from helpers.word_vectors import load_word_vectors, train_word_vectors
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-train", type=int, default=None, help="use only this many training reviews (smoke tests)")
-    parser.add_argument("--n-val", type=int, default=None)
-    parser.add_argument("--max-len", type=int, default=400)
-    parser.add_argument("--max-size", type=int, default=25_000)
-    parser.add_argument("--embed-dim", type=int, default=128)
-    parser.add_argument("--hidden-size", type=int, default=128)
-    parser.add_argument("--embed-dropout", type=float, default=0.5)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--epochs", type=float, default=7.0)
+    add_flags(parser, TrainConfig, seed=0, lr=2e-3, epochs=7.0,
+              checkpoint_path=Flag(None, "checkpoint", "where helpers.train writes this run's checkpoint"))
+    add_flags(parser, load_split, n_train=Flag(None, help="use only this many training reviews (smoke tests)"),
+              n_val=None)
+    add_flags(parser, encode_split, max_len=400, max_size=25_000)
+    add_flags(parser, SentimentRNN, embed_dim=128, hidden_size=128, embed_dropout=0.5)
     parser.add_argument("--ema", type=float, nargs="*", default=[0.998, 0.9995], help="decays of the moving averages")
     parser.add_argument("--swa-from", type=float, default=3.0, help="the uniform average starts at this epoch")
     parser.add_argument("--teachers", nargs="*", default=[], help="finished checkpoints of the same model")
@@ -57,7 +54,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--vector-std", type=float, default=0.0,
                         help="rescale the word vectors to this standard deviation per element (0: as word2vec made them)")
     parser.add_argument("--freeze-embedding", action="store_true", help="keep the word vectors fixed while training")
-    parser.add_argument("--checkpoint", default=None, help="where helpers.train writes this run's checkpoint")
     args = parser.parse_args(argv)
 
     data = load_split(args.n_train, args.n_val, n_test=0)  # no test reviews: trials are chosen on validation
@@ -65,8 +61,8 @@ def main(argv=None) -> dict:
     y_train, y_val = data["train"][1], data["val"][1]
 
     def make():
-        return SentimentRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size, bidirectional=True,
-                            dropout=0.3, embed_dropout=args.embed_dropout, pack=False, pool="max")
+        return SentimentRNN(len(vocab), **settings(args, SentimentRNN), bidirectional=True, dropout=0.3, pack=False,
+                            pool="max")
 
     targets, report = y_train.astype(np.float32), {"args": vars(args)}
     if args.teachers:
@@ -115,9 +111,8 @@ def main(argv=None) -> dict:
             print(json.dumps(row), flush=True)
 
     start = time.perf_counter()
-    config = TrainConfig(lr=args.lr, weight_decay=0.01, epochs=args.epochs, keep_best=True, clip_grad_norm=1.0,
-                         seed=args.seed, eval_every=max(epoch_steps // 2, 1), progress=False,
-                         checkpoint_path=args.checkpoint, device="cpu")
+    config = train_config(args, weight_decay=0.01, keep_best=True, clip_grad_norm=1.0,
+                          eval_every=max(epoch_steps // 2, 1), progress=False, device="cpu")
     history = train(model, task, config, callback=after_step)
     report.update(seconds=round(time.perf_counter() - start, 1), kept_step=history.best_step,
                   kept_val_acc=history.val_acc[history.val_steps.index(history.best_step)],

@@ -15,6 +15,7 @@ import time
 import torch
 
 import helpers
+from benchmarks.flags import DEVICE, Flag, add_flags, settings, train_config
 from helpers.data import load_text
 from helpers.models import CharRNN
 from helpers.tasks import CharLMTask, split_text
@@ -29,12 +30,10 @@ def run(corpus: str, cell: str, args, device) -> dict:
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split_text(vocab.encode(text), val_fraction=0.1)
     helpers.set_seed(args.seed)
-    model = CharRNN(len(vocab), embed_dim=args.embed_dim, hidden_size=args.hidden_size,
-                    num_layers=args.num_layers, cell=cell, dropout=args.dropout)
-    task = CharLMTask(train_ids, val_ids, batch_size=args.batch_size, seq_len=args.seq_len, mode="random")
-    budget = dict(max_steps=args.steps) if args.steps else dict(max_seconds=args.seconds)
-    config = TrainConfig(lr=args.lr, **budget, eval_every=args.eval_every,
-                         eval_batches=20, progress=args.progress, device=str(device), seed=args.seed)
+    model = CharRNN(len(vocab), **settings(args, CharRNN), cell=cell)
+    task = CharLMTask(train_ids, val_ids, **settings(args, CharLMTask), mode="random")
+    budget = dict(max_seconds=None) if args.max_steps else dict(max_steps=None)  # the one budget asked for
+    config = train_config(args, **budget, eval_batches=20, device=str(device))
     start = time.perf_counter()
     history = train(model, task, config)
     seconds = time.perf_counter() - start
@@ -46,29 +45,22 @@ def run(corpus: str, cell: str, args, device) -> dict:
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--seconds", type=float, default=150.0, help="training budget per run (wall clock)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="budget in optimizer steps instead of seconds: equal data for both cells, "
-                             "and fair on a machine whose load changes")
+    add_flags(parser, TrainConfig, device=DEVICE,
+              max_seconds=Flag(150.0, "seconds", "training budget per run (wall clock)"),
+              max_steps=Flag(None, "steps", "budget in optimizer steps instead of seconds: equal data for both cells, "
+                                            "and fair on a machine whose load changes"))
     parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
     parser.add_argument("--cells", nargs="+", default=["rnn", "gru"], choices=["rnn", "gru", "lstm"])
-    parser.add_argument("--embed-dim", type=int, default=64)
-    parser.add_argument("--hidden-size", type=int, default=512)
-    parser.add_argument("--num-layers", type=int, default=2)
-    parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--eval-every", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    add_flags(parser, CharRNN, embed_dim=64, hidden_size=512, num_layers=2, dropout=0.1)
+    add_flags(parser, CharLMTask, batch_size=128, seq_len=128)
+    add_flags(parser, TrainConfig, lr=2e-3, eval_every=200, seed=0)
     parser.add_argument("--max-eval-batches", type=int, default=None,
                         help="evaluate on this many held-out batches only (default: all; for smoke tests)")
-    parser.add_argument("--progress", action="store_true")
+    add_flags(parser, TrainConfig, progress=False)
     args = parser.parse_args(argv)
     device = helpers.get_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    budget = f"{args.steps} steps" if args.steps else f"{args.seconds:.0f} s"
+    budget = f"{args.max_steps} steps" if args.max_steps else f"{args.max_seconds:.0f} s"
     print(f"{name}, torch {torch.__version__}, budget {budget} per run, "
           f"{args.num_layers}x{args.hidden_size} hidden, batch {args.batch_size} x seq_len {args.seq_len}")
     results = []

@@ -17,14 +17,15 @@ import time
 import torch
 
 import helpers
-from benchmarks.imdb_baselines import encode_split, load_split
+from benchmarks.flags import DEVICE, Flag, add_flags, settings, train_config
+from helpers.imdb import encode_split, load_split
 from helpers.models import SentimentRNN
 from helpers.tasks import SentimentTask
-from helpers.train import TrainConfig, evaluate, train
+from helpers.train import SCHEDULES, TrainConfig, evaluate, train
 
 
 def make_task(args) -> tuple[SentimentTask, int]:
-    """Lecture 05's data pipeline (``imdb_baselines``' split and encoding); returns the task and the vocabulary size."""
+    """Lecture 05's data pipeline (``helpers.imdb``' split and encoding); returns the task and the vocabulary size."""
     data = load_split(args.n_train, args.n_val, n_test=0)  # the test split plays no part here
     vocab, seqs = encode_split(data, max_size=25_000, max_len=args.max_len)
     task = SentimentTask((seqs["train"], data["train"][1].tolist()), (seqs["val"], data["val"][1].tolist()),
@@ -34,11 +35,8 @@ def make_task(args) -> tuple[SentimentTask, int]:
 
 def run(pool: str, task: SentimentTask, vocab_size: int, args, device) -> dict:
     helpers.set_seed(args.seed)
-    model = SentimentRNN(vocab_size, embed_dim=args.embed_dim, hidden_size=args.hidden_size, dropout=args.dropout,
-                         embed_dropout=args.embed_dropout, pack=device.type == "cuda", pool=pool)
-    config = TrainConfig(lr=args.lr, weight_decay=args.weight_decay, lr_schedule=args.lr_schedule, epochs=args.epochs,
-                         eval_every=max(task.batches_per_epoch // 4, 1), progress=args.progress,
-                         device=str(device), seed=args.seed, keep_best=args.keep_best)
+    model = SentimentRNN(vocab_size, **settings(args, SentimentRNN), pack=device.type == "cuda", pool=pool)
+    config = train_config(args, eval_every=max(task.batches_per_epoch // 4, 1), device=str(device))
     start = time.perf_counter()
     history = train(model, task, config)
     final = evaluate(model, task)  # the kept weights again: History records no mistake counts
@@ -51,23 +49,16 @@ def run(pool: str, task: SentimentTask, vocab_size: int, args, device) -> dict:
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default=None)
+    add_flags(parser, TrainConfig, device=DEVICE)
     parser.add_argument("--pools", nargs="+", default=["last", "max"], choices=["last", "max"])
-    parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--n-train", type=int, default=None, help="use only this many training reviews (smoke tests)")
-    parser.add_argument("--n-val", type=int, default=None)
-    parser.add_argument("--max-len", type=int, default=400)
-    parser.add_argument("--embed-dim", type=int, default=64)
-    parser.add_argument("--hidden-size", type=int, default=128)
-    parser.add_argument("--dropout", type=float, default=0.3)
-    parser.add_argument("--embed-dropout", type=float, default=0.0)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
-    parser.add_argument("--keep-best", action="store_true", help="end with the weights of the lowest validation loss")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--progress", action="store_true")
+    add_flags(parser, TrainConfig, epochs=2.0)
+    add_flags(parser, load_split, n_train=Flag(None, help="use only this many training reviews (smoke tests)"),
+              n_val=None)
+    add_flags(parser, encode_split, max_len=400)
+    add_flags(parser, SentimentRNN, embed_dim=64, hidden_size=128, dropout=0.3, embed_dropout=0.0)
+    add_flags(parser, SentimentTask, batch_size=64)
+    add_flags(parser, TrainConfig, lr=2e-3, weight_decay=0.01, lr_schedule=Flag("constant", choices=SCHEDULES),
+              keep_best=Flag(False, help="end with the weights of the lowest validation loss"), seed=0, progress=False)
     args = parser.parse_args(argv)
     if args.epochs <= 0:
         parser.error("--epochs must be positive")

@@ -49,12 +49,29 @@ def grade(course: Course, assignment: str, args) -> int:
 
 STEPS = {"release": release, "collect": collect, "autograde": autograde, "feedback": feedback, "export": export,
          "grade": grade, "publish": publish}
+EVERY_LAB = {"release", "autograde", "feedback", "grade"}  # steps that take `all`: each lab in turn
+
+
+def labs(course: Course, step: str) -> list[str]:
+    """The labs `all` means: every source in solutions/ (release), else every released lab with submissions."""
+    sources = sorted(p.parent.name for p in course.root.glob("solutions/*/*.ipynb"))
+    if step == "release":
+        return list(dict.fromkeys(sources))
+    return [lab for lab in dict.fromkeys(sources) if list(course.submitted().glob(f"*/{lab}"))]
+
+
+def run(course: Course, step: str, assignment: str, args) -> int:
+    status = STEPS[step](course, assignment, args)
+    if args.exchange and step in AFTER_STEP and not status:  # grading.exchange: the hub's exchange
+        status = AFTER_STEP[step](course, assignment)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=STEPS)
-    parser.add_argument("assignment", nargs="?", help="e.g. sherlock_rnn_vs_gru (every step but publish)")
+    parser.add_argument("assignment", nargs="?", help="e.g. sherlock_rnn_vs_gru, or `all` (release, autograde, "
+                                                      "feedback, grade: each lab in turn; export always writes every lab)")
     parser.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="course root (default: this repository)")
     parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///<course-dir>/gradebook.db)")
     parser.add_argument("--from", dest="source", help="collect: folder with one sub-folder per student")
@@ -69,14 +86,25 @@ def main(argv: list[str] | None = None) -> int:
                                      "publish: the folder for the student edition")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.step != "publish" and not args.assignment:
+    if args.step not in ("publish", "export") and not args.assignment:
         parser.error(f"{args.step} needs the assignment, e.g. python -m grading {args.step} sherlock_rnn_vs_gru")
     try:
         course = Course.from_args(args)
-        status = STEPS[args.step](course, args.assignment, args)
-        if args.exchange and args.step in AFTER_STEP and not status:  # grading.exchange: the hub's exchange
-            status = AFTER_STEP[args.step](course, args.assignment)
-        return status
+        if args.assignment != "all":
+            return run(course, args.step, args.assignment, args)
+        if args.step not in EVERY_LAB | {"export"}:
+            raise GradingError(f"{args.step} works on one lab at a time: name it, e.g. {args.step} sherlock_rnn_vs_gru")
+        if args.step == "export":
+            return run(course, "export", None, args)
+        todo = labs(course, args.step)
+        if not todo:
+            raise GradingError(f"`all` found no lab to {args.step} (sources in solutions/<lab>/, submissions in "
+                               "submitted/<student>/<lab>/).")
+        statuses = []
+        for lab in todo:
+            print(f"\n=== {args.step} {lab} ===", flush=True)
+            statuses.append(run(course, args.step, lab, args))
+        return max(statuses)
     except GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading import failures, parallel, sandbox
+from grading import failures, parallel, roster, sandbox
 from grading.course import DEFAULT_COURSE_DIR, Course, GradingError
 from grading.execute import Executed, Material, Submission
 from grading.inert import strip_control as clean  # student text never reaches a terminal raw
@@ -123,8 +123,7 @@ def plan(course: Course, assignment: str, args) -> Run:
     notebooks = _check_released(course, assignment)
     students = _students(course, assignment, args.student)
     with gradebook_lock(course), course.gradebook() as gb:  # every submitted folder is a student, even if grading fails
-        for student in students:
-            gb.update_or_create_student(student)
+        roster.record(gb, course, students)
     run = Run(course, assignment, students, notebooks, {s: Outcome(s) for s in students}, [],
               course.log_file("autograde", assignment), sandboxed)
     retry = args.force or getattr(args, "retry_failed", False)

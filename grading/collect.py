@@ -6,6 +6,7 @@ version-control folders are left out and reported against that student, never fo
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 from grading.course import STUDENT_ID, Course, GradingError
@@ -51,6 +52,14 @@ def _report(course: Course, assignment: str, collected: list[str], notes: list[s
         print("  note: " + note)
 
 
+def _handed_in_at(folder: Path) -> bytes | None:
+    """When the files say the work was handed in: the newest modification time of a notebook, as nbgrader writes it."""
+    times = [p.lstat().st_mtime for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink()]
+    if not times:
+        return None
+    return datetime.fromtimestamp(max(times), timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC").encode()
+
+
 def _from_folder(course: Course, assignment: str, source: Path) -> int:
     if not source.is_dir():
         raise GradingError(f"--from {source}: no such folder.")
@@ -67,10 +76,25 @@ def _from_folder(course: Course, assignment: str, source: Path) -> int:
             continue
         inner = folder / assignment
         inner = inner if inner.is_dir() and not inner.is_symlink() else folder
-        if _store(course, assignment, student, read_submission(inner, limits), notes):
+        intake = read_submission(inner, limits)
+        if "timestamp.txt" not in intake.files and (stamp := _handed_in_at(inner)):
+            intake.files["timestamp.txt"] = stamp  # so Formgrader and the late rules have a time to show
+        if _store(course, assignment, student, intake, notes):
             collected.append(student)
+    _record_students(course, collected)
     _report(course, assignment, collected, notes)
     return 0
+
+
+def _record_students(course: Course, students: list[str]) -> None:
+    """Put the students in the gradebook with their names (grading.roster), if the gradebook exists yet."""
+    from grading import roster
+    from grading.record import gradebook_lock
+
+    if students and course.db.startswith("sqlite:///") and not Path(course.db[len("sqlite:///"):]).is_file():
+        return  # release makes the gradebook; autograde records them then
+    with gradebook_lock(course), course.gradebook() as gb:
+        roster.record(gb, course, students)
 
 
 def collect(course: Course, assignment: str, args) -> int:

@@ -170,10 +170,15 @@ class JudgeProcess:
         return self.errors.read()[-4000:].decode("utf-8", "replace").strip() or "no message"
 
     def close(self) -> None:
+        """Let the judge end on its own (so its CPU time is counted where it ran), killing it if it does not."""
         proc = getattr(self, "proc", None)
         if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            try:
+                proc.stdin.close()  # serve() ends at the end of its input
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

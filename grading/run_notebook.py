@@ -11,8 +11,8 @@ during the questions is kept.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
+import math
 import os
 import secrets
 import time
@@ -154,12 +154,16 @@ class NotebookRun:
 
     async def _execute(self, cell, index: int) -> tuple[bool, str]:
         """Run one cell; (False, why) when the kernel died or hung and must be replaced."""
-        self.client.timeout = max(1, int(min(self.cell_timeout, self.stop_at - time.monotonic())))
+        left = self.stop_at - time.monotonic()
+        # Rounded up, so that a cell cut short by the deadline ends after it and the run stops there.
+        self.client.timeout = max(1, math.ceil(min(self.cell_timeout, left)))
         try:
             await self.client.async_execute_cell(cell, index)
         except DeadKernelError:
             return False, "the kernel died while running this cell (a hard exit, or out of memory)"
         if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            if left < self.cell_timeout:
+                self.report.deadline_hit = True
             if index not in self.report.timeouts:
                 self.report.timeouts.append(index)
             if not await self._responsive():

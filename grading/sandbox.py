@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import helpers

@@ -40,7 +40,10 @@ SETTINGS = ("lr", "optimizer", "weight_decay", "clip_grad_norm", "seed", "lr_sch
 
 @dataclass
 class Run:
-    """What the training loop carries from step to step, and where its checkpoint goes."""
+    """What the training loop carries from step to step, and where its checkpoint goes.
+
+    Used by ``train`` (lectures 04-08 and the lab).
+    """
 
     history: History
     settings: dict  # what a resumed run must agree on
@@ -58,6 +61,8 @@ def start_run(path, model, task, config, optimizer, scaler, budget_reached) -> R
     """A fresh run seeded with ``config.seed``, or the one stored at ``path`` (see the contract above).
 
     ``budget_reached(step, seconds)`` says whether the stored run already did what ``config`` asks.
+
+    Used by ``train`` (lectures 04-08 and the lab).
     """
     settings = dict(model=type(model).__name__, task=task.signature(), **{k: getattr(config, k) for k in SETTINGS})
     budget = dict(epochs=config.epochs, max_steps=config.max_steps, max_seconds=config.max_seconds)
@@ -92,7 +97,10 @@ def start_run(path, model, task, config, optimizer, scaler, budget_reached) -> R
 
 
 def save_run(run: Run, model, optimizer, scaler, finished: bool) -> None:
-    """Write everything an exact resume needs to ``run.path`` (nothing when it is None)."""
+    """Write everything an exact resume needs to ``run.path`` (nothing when it is None).
+
+    Used by ``train`` (lectures 04-08 and the lab).
+    """
     if run.path is None:
         return
     epoch, batch_in_epoch = divmod(run.step, run.batches_per_epoch)
@@ -105,7 +113,10 @@ def save_run(run: Run, model, optimizer, scaler, finished: bool) -> None:
 
 
 def load_checkpoint(path, model) -> History:
-    """Load a checkpoint's weights into ``model`` (the best ones for a finished keep_best run); return its history."""
+    """Load a checkpoint's weights into ``model`` (the best ones for a finished keep_best run); return its history.
+
+    Used in the lab.
+    """
     ckpt = _load_run(Path(path), model)
     _load_best(model, ckpt)
     return History.from_dict(ckpt["history"])
@@ -149,7 +160,10 @@ def _differences(old: dict, new: dict) -> list[str]:
 
 
 def rng_state() -> dict:
-    """Python, NumPy, torch CPU and CUDA generator states, as plain types that ``weights_only`` loads."""
+    """Python, NumPy, torch CPU and CUDA generator states, as plain types that ``weights_only`` loads.
+
+    Used by ``train`` (lectures 04-08 and the lab).
+    """
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "python": random.getstate(),
@@ -162,7 +176,10 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what ``rng_state`` captured (CUDA states only where the same GPUs are present)."""
+    """Restore what ``rng_state`` captured (CUDA states only where the same GPUs are present).
+
+    Used by ``train`` (lectures 04-08 and the lab).
+    """
     random.setstate(state["python"])
     kind, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
@@ -176,6 +193,8 @@ def save(path, payload: dict) -> None:
     """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
 
     A crash or Ctrl-C mid-write leaves the previous checkpoint intact, never a truncated file.
+
+    Used by ``train``'s checkpoints (lectures 04-08 and the lab).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -200,7 +219,10 @@ def _umask() -> int:
 
 
 def load(path) -> dict:
-    """Read a checkpoint onto the CPU (callers move tensors where they need them)."""
+    """Read a checkpoint onto the CPU (callers move tensors where they need them).
+
+    Used by ``train``'s checkpoints (lectures 04-08 and the lab).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No checkpoint at {path}: run the training cell first (or check the path).")

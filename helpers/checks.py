@@ -10,7 +10,10 @@ from numbers import Integral, Real
 
 def check_int(name: str, value, minimum: int = 1, maximum: int | None = None, *, optional: bool = False,
               hint: str = "") -> None:
-    """Raise ValueError unless ``value`` is an int in ``minimum..maximum`` (or None when ``optional``)."""
+    """Raise ValueError unless ``value`` is an int in ``minimum..maximum`` (or None when ``optional``).
+
+    Used by nearly every helper that takes a size, count or seed (lectures 01-08 and the lab).
+    """
     if value is None and optional:
         return
     if (not isinstance(value, Integral) or isinstance(value, bool) or value < minimum
@@ -23,7 +26,10 @@ def check_int(name: str, value, minimum: int = 1, maximum: int | None = None, *,
 def check_number(name: str, value, *, above: float | None = None, at_least: float | None = None,
                  below: float | None = None, at_most: float | None = None, optional: bool = False,
                  hint: str = "") -> None:
-    """Raise ValueError unless ``value`` is a finite number within the bounds given (or None when ``optional``)."""
+    """Raise ValueError unless ``value`` is a finite number within the bounds given (or None when ``optional``).
+
+    Used by the helpers that take a rate or a fraction (lectures 03-08 and the lab).
+    """
     if value is None and optional:
         return
     fits = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)

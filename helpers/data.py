@@ -38,7 +38,10 @@ RETRY_WAIT_S = 0.5  # pause before the n-th retry: n * RETRY_WAIT_S
 
 @dataclass(frozen=True)
 class DataFile:
-    """One file of a data set: where it lives in a mirror and where it comes from."""
+    """One file of a data set: where it lives in a mirror and where it comes from.
+
+    Used by ``load_text`` and ``load_imdb`` (lectures 01, 02, 05, 06 and 08, and the lab).
+    """
 
     path: str  # relative path inside the cache and inside a mirror
     urls: tuple[str, ...]  # canonical sources, tried in order
@@ -48,6 +51,11 @@ class DataFile:
 
 @dataclass(frozen=True)
 class DataSet:
+    """A data set of the course: its files, what it holds and under which licence.
+
+    Used by ``load_text`` and ``load_imdb`` (lectures 01, 02, 05, 06 and 08, and the lab).
+    """
+
     name: str
     description: str
     files: dict[str, DataFile]
@@ -129,11 +137,17 @@ REGISTRY: dict[str, DataSet] = {
 
 
 class DataUnavailableError(RuntimeError):
-    """A data file could not be found in the cache, the mirror, or online."""
+    """A data file could not be found in the cache, the mirror, or online.
+
+    Raised by ``load_text`` and ``load_imdb`` (lectures 01, 02, 05, 06 and 08, and the lab).
+    """
 
 
 def cache_dir() -> Path:
-    """The download cache, ``COURSE_DATA_DIR`` or ``data/`` in the repository."""
+    """The download cache, ``COURSE_DATA_DIR`` or ``data/`` in the repository.
+
+    Used by ``load_text`` and ``load_imdb`` (lectures 01, 02, 05, 06 and 08, and the lab).
+    """
     return Path(os.environ.get("COURSE_DATA_DIR") or REPO_ROOT / "data").expanduser()
 
 
@@ -149,6 +163,8 @@ def fetch(name: str, part: str | None = None) -> Path:
     For a single-file data set this is the file; ``imdb`` has two parts,
     ``train`` and ``test``: pass ``part`` for one file, or leave it out to get
     both and the folder that holds them.
+
+    Used by ``load_text`` and ``load_imdb`` (lectures 01, 02, 05, 06 and 08, and the lab).
     """
     dataset = _dataset(name)
     if part is not None:
@@ -238,10 +254,17 @@ def _mirror_folder(mirror: str) -> Path:
 
 
 class ChecksumError(ValueError):
-    """The bytes that arrived are not the ones the registry expects."""
+    """The bytes that arrived are not the ones the registry expects.
+
+    Raised by ``load_text`` and ``load_imdb`` (lectures 01, 02, 05, 06 and 08, and the lab).
+    """
 
 
 def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes, as hex, read in blocks of 1 MiB.
+
+    Used by ``load_text`` and ``load_imdb`` (lectures 01, 02, 05, 06 and 08, and the lab).
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -343,6 +366,8 @@ def clean_text(text: str) -> str:
     """Normalise line endings and cut off a Project Gutenberg header and footer, if any.
 
     Leading blank lines go too: upstream copies of the canon start with some that the mirror lacks.
+
+    Used by ``load_text`` (lectures 01, 02, 06 and 08, and the lab).
     """
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     start = _GUTENBERG_START.search(text)
@@ -354,7 +379,10 @@ def clean_text(text: str) -> str:
 
 
 def load_text(name: str) -> str:
-    """The text of a data set, cleaned with :func:`clean_text`."""
+    """The text of a data set, cleaned with :func:`clean_text`.
+
+    Used in lectures 01, 02, 06 and 08, and the lab.
+    """
     dataset = _dataset(name)
     if "text" not in dataset.files:
         raise ValueError(f"{name!r} is not a text data set; use load_imdb for 'imdb'.")
@@ -365,6 +393,8 @@ def load_imdb(split: str = "train"):
     """The IMDb reviews of one official split as a DataFrame with columns ``text`` and ``label``.
 
     Labels are 0 (negative) and 1 (positive). Rows come sorted by label, so shuffle them.
+
+    Used in lecture 05.
     """
     import pandas as pd
 

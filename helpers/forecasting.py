@@ -15,6 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from helpers.checks import check_int, check_number
+from helpers.models import count_parameters  # noqa: F401 (lecture 07 imports it from here)
+from helpers.tasks import epoch_plan
 
 PARTS = ("train", "val", "test")
 
@@ -23,6 +25,8 @@ def load_co2():
     """Weekly Mauna Loa CO2 in ppm, March 1958 - December 2001 (statsmodels, public domain); gaps interpolated.
 
     ``series.attrs["filled"]`` lists the dates of the weeks that had no measurement (filled linearly in time).
+
+    Used in lecture 07.
     """
     import statsmodels.datasets
 
@@ -50,6 +54,8 @@ def make_windows(series, window: int, horizon: int = 1, start: int = 0, stop: in
 
     Example ``i`` has its first target at position ``max(start, window) + i``; its inputs are the ``window``
     values just before that, which may come from before ``start`` (the known past), never after it.
+
+    Used in lecture 07.
     """
     values = _as_series(series)
     check_int("window", window)
@@ -67,12 +73,18 @@ def make_windows(series, window: int, horizon: int = 1, start: int = 0, stop: in
 
 
 def naive(X, horizon: int = 1):
-    """Forecast every future step with the last value of the window."""
+    """Forecast every future step with the last value of the window.
+
+    Used in lecture 07.
+    """
     return X[:, -1:].repeat(1, horizon)
 
 
 def seasonal_naive(X, horizon: int = 1, period: int = 52):
-    """Forecast step ``t + h`` with the value one period earlier, ``t + h - period`` (inside the window)."""
+    """Forecast step ``t + h`` with the value one period earlier, ``t + h - period`` (inside the window).
+
+    Used in lecture 07.
+    """
     if X.shape[1] < period or horizon > period:
         raise ValueError(f"seasonal_naive needs window >= period ({period}) and horizon <= period; "
                          f"got window {X.shape[1]}, horizon {horizon}")
@@ -80,7 +92,10 @@ def seasonal_naive(X, horizon: int = 1, period: int = 52):
 
 
 def recursive_forecast(predict_next, X, horizon: int):
-    """Feed a one-step forecaster its own predictions ``horizon`` times; ``predict_next(X) -> [N]``."""
+    """Feed a one-step forecaster its own predictions ``horizon`` times; ``predict_next(X) -> [N]``.
+
+    Used in lecture 07.
+    """
     window, out = X.clone(), []
     for _ in range(horizon):
         nxt = predict_next(window).reshape(-1, 1)
@@ -96,6 +111,8 @@ class ForecastTask:
     Values are scaled by the training part's standard deviation only. With ``relative=True`` (the default)
     each window is expressed relative to its own last value and the model predicts the *change* from it,
     so a trend that leaves the training range stays in familiar territory; else the training mean is subtracted.
+
+    Used in lecture 07.
     """
 
     kind = "forecast"
@@ -159,13 +176,9 @@ class ForecastTask:
 
     def batch(self, epoch: int, k: int, seed: int, device: torch.device):
         """Inputs ``[B, window, 1]`` and targets ``[B, horizon]`` of batch ``k``; the order depends on (seed, epoch)."""
-        if getattr(self, "_plan_key", None) != (epoch, seed):
-            g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-            self._plan = torch.randperm(len(self.raw["train"][0]), generator=g).split(self.batch_size)
-            self._plan_key = (epoch, seed)
         X, Y = self.raw["train"]
-        idx = self._plan[k]
-        x, y = self.encode(X[idx], Y[idx])
+        plan = epoch_plan(self, epoch, seed, lambda g: torch.randperm(len(X), generator=g).split(self.batch_size))
+        x, y = self.encode(X[plan[k]], Y[plan[k]])
         return x.to(device), y.to(device)
 
     def loss(self, model, batch, hidden=None):
@@ -185,7 +198,10 @@ class ForecastTask:
 
 
 class LinearForecaster(nn.Module):
-    """One linear layer from the window to the next ``horizon`` values (an autoregressive model)."""
+    """One linear layer from the window to the next ``horizon`` values (an autoregressive model).
+
+    Used in lecture 07.
+    """
 
     def __init__(self, window: int, horizon: int = 1):
         super().__init__()
@@ -201,6 +217,8 @@ class RecurrentDropoutRNN(nn.Module):
 
     One dropout mask per sequence multiplies the state ``h`` fed back at every step (the same units are
     dropped at all steps); ``nn.GRU(dropout=)`` cannot do this, it only drops between layers.
+
+    Used in lecture 07.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, dropout: float):
@@ -230,6 +248,8 @@ class RNNForecaster(nn.Module):
 
     ``dropout`` is PyTorch's: between stacked layers only. ``recurrent_dropout`` (one layer, one direction)
     drops the fed-back state with one mask per sequence, stepping the cell in Python (slower).
+
+    Used in lecture 07.
     """
 
     def __init__(self, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
@@ -265,7 +285,10 @@ class RNNForecaster(nn.Module):
 
 
 class CausalConv1d(nn.Conv1d):
-    """``nn.Conv1d`` padded on the left only: output ``t`` sees inputs ``t - (kernel_size - 1) * dilation .. t``."""
+    """``nn.Conv1d`` padded on the left only: output ``t`` sees inputs ``t - (kernel_size - 1) * dilation .. t``.
+
+    Used in lecture 07.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation)
@@ -276,7 +299,10 @@ class CausalConv1d(nn.Conv1d):
 
 
 class CNNForecaster(nn.Module):
-    """Stacked causal dilated convolutions (dilation doubling, WaveNet style); the last step's features forecast."""
+    """Stacked causal dilated convolutions (dilation doubling, WaveNet style); the last step's features forecast.
+
+    Used in lecture 07.
+    """
 
     def __init__(self, channels: int = 32, kernel_size: int = 3, dilations=(1, 2, 4, 8, 16), horizon: int = 1,
                  input_size: int = 1):
@@ -302,7 +328,10 @@ class CNNForecaster(nn.Module):
 
 
 class CNNGRUForecaster(nn.Module):
-    """Causal convolutions and max pooling shorten the window cheaply; a GRU reads the shorter sequence."""
+    """Causal convolutions and max pooling shorten the window cheaply; a GRU reads the shorter sequence.
+
+    Used in lecture 07.
+    """
 
     def __init__(self, channels: int = 32, kernel_size: int = 5, pool: int = 2, hidden_size: int = 32,
                  horizon: int = 1, input_size: int = 1):
@@ -325,16 +354,14 @@ class CNNGRUForecaster(nn.Module):
         return self.head(last[-1])
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 @torch.no_grad()
 def seconds_per_window(model, x, repeats: int = 7) -> float:
     """Fastest of ``repeats`` forward passes over the batch ``x``, divided by the number of windows.
 
-    The minimum, as ``timeit`` advises: on a shared machine the slower runs measure the other jobs."""
+    The minimum, as ``timeit`` advises: on a shared machine the slower runs measure the other jobs.
+
+    Used in lecture 07.
+    """
     model.eval()
     model(x[:8])  # warm-up: first calls allocate
     times = []
@@ -343,3 +370,125 @@ def seconds_per_window(model, x, repeats: int = 7) -> float:
         model(x)
         times.append(time.perf_counter() - start)
     return min(times) / len(x)
+
+
+# --- lecture 07's baselines, tuning protocol and intervals -------------------------------------
+
+def seasonal_naive_drift(X, horizon: int = 1, period: int = 52):
+    """Seasonal-naive plus last year's change: ``x_{t+h} ≈ x_{t+h-period} + (x_t - x_{t-period})``.
+
+    Needs ``window > period`` (the value one period before the window's last one) and ``horizon <= period``.
+    """
+    if X.shape[1] <= period or horizon > period:
+        raise ValueError(f"seasonal_naive_drift needs window > period ({period}) and horizon <= period; "
+                         f"got window {X.shape[1]}, horizon {horizon}")
+    drift = X[:, -1:] - X[:, -1 - period: -period]  # x_t - x_{t-period}: one year of trend
+    return seasonal_naive(X, horizon, period) + drift
+
+
+def least_squares_forecaster(X, Y):
+    """The linear model of lecture 07 solved in closed form: the change from the window's last value, by least squares.
+
+    Returns ``forecast(X_new) -> [N, horizon]`` in series units. Features are ``x_{t-j} - x_t`` and a 1, so it is an
+    AR(window - 1) on the first differences with drift.
+    """
+    def design(X):
+        return torch.cat([X[:, :-1] - X[:, -1:], torch.ones(len(X), 1)], dim=1).double()
+
+    W = torch.linalg.lstsq(design(X), (Y - X[:, -1:]).double()).solution
+    return lambda X_new: (design(X_new) @ W).float() + X_new[:, -1:]
+
+
+class HoltWinters:
+    """statsmodels' Holt-Winters (additive trend and season) fitted on ``series[:train_end]`` only.
+
+    The fitted smoothing parameters and initial states are then run over the whole series, so the forecast made at
+    week ``t`` uses the weeks up to ``t`` (the known past) and parameters that never saw a validation or test week.
+    """
+
+    def __init__(self, series, train_end: int, period: int = 52, damped: bool = False):
+        import warnings
+
+        from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+        y = _as_series(series).double().numpy()
+        settings = dict(trend="add", damped_trend=damped, seasonal="add", seasonal_periods=period)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels' convergence chatter on a long seasonal period
+            p = ExponentialSmoothing(y[:train_end], initialization_method="estimated", **settings).fit().params
+            run = ExponentialSmoothing(y, initialization_method="known", initial_level=p["initial_level"],
+                                       initial_trend=p["initial_trend"], initial_seasonal=p["initial_seasons"],
+                                       **settings).fit(
+                smoothing_level=p["smoothing_level"], smoothing_trend=p["smoothing_trend"],
+                smoothing_seasonal=p["smoothing_seasonal"], damping_trend=p["damping_trend"] if damped else None,
+                optimized=False)
+        self.params = {k: float(v) for k, v in p.items() if k.startswith(("smoothing", "damping"))}
+        self.period, self.phi = period, p["damping_trend"] if damped else 1.0
+        self.level, self.trend, self.season = run.level, run.trend, run.season
+
+    def forecast(self, horizon: int, start: int, stop: int | None = None):
+        """``[N, horizon]`` forecasts for the targets ``make_windows`` gives for ``start:stop`` (``start >= window``).
+
+        Row ``i`` is made at week ``start + i - 1`` for weeks ``start + i ...``: level + damped trend + last season.
+        """
+        stop = len(self.level) if stop is None else stop
+        t = np.arange(start - 1, stop - horizon)[:, None]  # forecast origins: the last known week
+        h = np.arange(1, horizon + 1)[None, :]
+        trend_sum = np.cumsum(self.phi ** np.arange(1, horizon + 1))[None, :]
+        out = self.level[t] + trend_sum * self.trend[t] + self.season[t + h - self.period]
+        return torch.tensor(out, dtype=torch.float32)
+
+
+def tune(fit_one, grid):
+    """Lecture 07's tuning protocol: fit every setting of ``grid`` on the training part, keep the lowest validation MAE.
+
+    ``fit_one(**setting)`` returns ``(validation MAE, fitted model)``. Returns the best setting, its fitted model and
+    a list of every trial (the setting and its validation MAE). The test part plays no role in the choice.
+    """
+    trials, best = [], None
+    for setting in grid:
+        val_mae, fitted = fit_one(**setting)
+        trials.append(dict(setting, val_mae=float(val_mae)))
+        if best is None or val_mae < best[0]:
+            best = (val_mae, dict(setting), fitted)
+    if best is None:
+        raise ValueError("tune needs at least one setting in grid")
+    return best[1], best[2], trials
+
+
+def conformal_halfwidth(val_errors, coverage: float = 0.9) -> float:
+    """Split-conformal half-width: the ``ceil((n + 1) * coverage)``-th smallest absolute validation error.
+
+    ``forecast ± halfwidth`` covers a new target with probability at least ``coverage`` when the new error is
+    exchangeable with the validation errors (on a drifting series that is an assumption, so measure it on test).
+    """
+    errors = np.sort(np.abs(np.asarray(val_errors, dtype=float)).ravel())
+    check_number("coverage", coverage, above=0, below=1)
+    k = math.ceil((len(errors) + 1) * coverage)
+    if k > len(errors):
+        raise ValueError(f"{len(errors)} validation errors are too few for coverage {coverage}; "
+                         f"need at least {math.ceil(coverage / (1 - coverage))}")
+    return float(errors[k - 1])
+
+
+def doubling_dilations(window: int, kernel_size: int = 3) -> tuple:
+    """Dilations 1, 2, 4, ... doubled until the receptive field ``1 + (k - 1) * sum(d)`` covers ``window`` steps."""
+    check_int("window", window)
+    dilations = [1]
+    while 1 + (kernel_size - 1) * sum(dilations) < window:
+        dilations.append(2 * dilations[-1])
+    return tuple(dilations)
+
+
+def block_bootstrap_ci(d, block: int = 26, draws: int = 10_000, level: float = 0.95, seed: int = 0) -> tuple:
+    """Percentile interval of the mean of ``d`` (e.g. one model's errors minus another's, week by week) from a
+    moving-block bootstrap: resampling blocks of ``block`` consecutive values keeps their correlation in time."""
+    d = np.asarray(d, dtype=float)
+    check_int("block", block)
+    if len(d) < block:
+        raise ValueError(f"need at least block={block} values, got {len(d)}")
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, len(d) - block + 1, size=(draws, math.ceil(len(d) / block)))
+    rows = (starts[:, :, None] + np.arange(block)).reshape(draws, -1)[:, : len(d)]
+    low, high = np.percentile(d[rows].mean(axis=1), [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)

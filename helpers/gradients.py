@@ -91,13 +91,19 @@ def _to_module(cell, x: torch.Tensor) -> torch.Tensor:
 # --- spectral radius ---------------------------------------------------------------------------
 
 def spectral_radius(W: torch.Tensor) -> float:
-    """The largest |eigenvalue| of a square matrix."""
+    """The largest |eigenvalue| of a square matrix.
+
+    Used in lectures 03 and 04.
+    """
     return torch.linalg.eigvals(W.detach().double()).abs().max().item()
 
 
 @torch.no_grad()
 def set_spectral_radius(rnn: nn.Module, radius: float) -> nn.Module:
-    """Rescale a vanilla RNN's W_hh in place so that its spectral radius is `radius`; returns the RNN."""
+    """Rescale a vanilla RNN's W_hh in place so that its spectral radius is `radius`; returns the RNN.
+
+    Used in lectures 03 and 04.
+    """
     if not isinstance(rnn, (nn.RNN, nn.RNNCell)):
         raise TypeError(f"set_spectral_radius needs an nn.RNN or nn.RNNCell, got {type(rnn).__name__}.")
     if radius < 0:
@@ -110,7 +116,10 @@ def set_spectral_radius(rnn: nn.Module, radius: float) -> nn.Module:
 # --- Jacobians through time ----------------------------------------------------------------------
 
 def jacobian_norms(cell, x: torch.Tensor, state=None, wrt: str = "h", ord=2) -> torch.Tensor:
-    """‖∂s_t/∂s_0‖ for t = 1..seq_len (s = h, c or the whole state), as a product of one-step Jacobians."""
+    """‖∂s_t/∂s_0‖ for t = 1..seq_len (s = h, c or the whole state), as a product of one-step Jacobians.
+
+    Used in lectures 03 and 04.
+    """
     _check_module(cell)
     x = _to_module(cell, _as_sequence(x))
     state = _zero_state(cell, 1, x) if state is None else tuple(
@@ -158,7 +167,10 @@ def _chunks(seq_len: int, k):
 
 
 def input_grad_norms(cell, x: torch.Tensor, k=None) -> torch.Tensor:
-    """‖∂L/∂x_t‖ for L = sum of the last output, with the state detached every k steps (k=None: full BPTT)."""
+    """‖∂L/∂x_t‖ for L = sum of the last output, with the state detached every k steps (k=None: full BPTT).
+
+    Used in lecture 03.
+    """
     _check_module(cell)
     x = _to_module(cell, _as_sequence(x)).requires_grad_(True)
     state = _zero_state(cell, 1, x)
@@ -203,7 +215,10 @@ def _forward_backward(cell, x: torch.Tensor, k, measure: bool = False) -> tuple:
 
 
 def bptt_cost(cell, x: torch.Tensor, k=None, repeats: int = 1) -> dict:
-    """Seconds (best of repeats), peak saved-activation MB and graph nodes of BPTT over x, detaching every k steps."""
+    """Seconds (best of repeats), peak saved-activation MB and graph nodes of BPTT over x, detaching every k steps.
+
+    Used in lecture 03.
+    """
     _check_module(cell)
     x = _to_module(cell, _as_sequence(x))
     peak_bytes, peak_nodes = _forward_backward(cell, x, k, measure=True)  # also a warm-up for the timing

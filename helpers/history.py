@@ -12,7 +12,10 @@ import torch
 
 @dataclass
 class History:
-    """What happened during training: per-step loss and grad norm, validation metrics, time, tokens."""
+    """What happened during training: per-step loss and grad norm, validation metrics, time, tokens.
+
+    Used by ``train``, which returns one (lectures 04-08 and the lab).
+    """
 
     kind: str = "char_lm"  # or "sentiment"
     steps: list = field(default_factory=list)

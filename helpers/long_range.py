@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.checks import check_int
+from helpers.tasks import epoch_seed
 
 __all__ = ["AddingTask", "MemoryNet", "TOLERANCE", "adding_batch", "sweep"]
 
@@ -24,7 +25,10 @@ CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 def adding_batch(batch_size: int, seq_len: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs ``[batch_size, seq_len, 2]`` (value, marker) and targets ``[batch_size]``, drawn from ``generator``."""
+    """Inputs ``[batch_size, seq_len, 2]`` (value, marker) and targets ``[batch_size]``, drawn from ``generator``.
+
+    Used by ``AddingTask`` (lecture 04).
+    """
     check_int("batch_size", batch_size)
     check_int("seq_len", seq_len, minimum=2, hint=" (one marker in each half)")
     values = torch.rand(batch_size, seq_len, generator=generator)
@@ -45,6 +49,8 @@ class AddingTask:
     Batch ``k`` of epoch ``e`` is a pure function of ``(seed, e, k)``, as ``helpers.train`` requires.
     ``evaluate`` reports ``val_loss`` (MSE), ``val_acc`` (share within ``TOLERANCE``) and
     ``val_relative`` (MSE divided by the trivial baseline's MSE on the same validation set).
+
+    Used in lecture 04.
     """
 
     kind = "adding"
@@ -72,7 +78,7 @@ class AddingTask:
 
     def batch(self, epoch: int, k: int, seed: int, device: torch.device):
         """Inputs ``[B, T, 2]`` and targets ``[B]`` of batch ``k`` in ``epoch``."""
-        g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + k)
+        g = torch.Generator().manual_seed(epoch_seed(seed, epoch) * 1_000_003 + k)  # a fresh draw for each batch
         x, y = adding_batch(self.batch_size, self.seq_len, g)
         return x.to(device), y.to(device)
 
@@ -98,6 +104,8 @@ class MemoryNet(nn.Module):
 
     ``forget_bias`` (LSTM only) sets the forget gate's bias, split as PyTorch keeps two bias vectors:
     ``bias_ih`` gets the value and ``bias_hh`` zero, so the gate starts at sigmoid(forget_bias).
+
+    Used in lecture 04.
     """
 
     def __init__(self, cell: str = "lstm", hidden_size: int = 32, input_size: int = 2,
@@ -129,6 +137,8 @@ def sweep(configs: dict, seq_lens, max_steps: int, lr: float = 1e-2, hidden_size
     ``configs`` maps a name to ``dict(cell=..., forget_bias=None, clip_grad_norm=None)``. Every run starts
     from ``seed`` and sees the same batches at a given ``seq_len``. A row holds the name, ``seq_len``, the
     final validation metrics, the training seconds and the ``History``.
+
+    Used in lecture 04.
     """
     from tqdm.auto import tqdm
 

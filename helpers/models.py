@@ -1,7 +1,7 @@
 """The course's models (two recurrent, one convolutional), their hidden state, and parameter counting.
 
 Taught in lectures 05 (``SentimentRNN`` and ``TextCNN``, IMDb sentiment) and 06 (``CharRNN``,
-Shakespeare char-RNN); the lab counts parameters with ``rnn_param_count``.
+Shakespeare char-RNN); lecture 04 derives ``rnn_param_count``'s formula in its own cells.
 
 ``CharRNN`` predicts the next character at every time step; ``SentimentRNN`` reads a whole
 review and gives one logit. Both hand the full ``[B, T]`` batch to ``nn.RNN``/``nn.GRU``/``nn.LSTM``
@@ -30,6 +30,8 @@ def detach_state(hidden, device=None, dtype=None):
     """The hidden state ``h`` (or an LSTM's ``(h, c)``) cut from the graph, and moved if asked; None stays None.
 
     Cutting it between batches is truncated backpropagation through time (lecture 06).
+
+    Used by ``CharLMTask`` and ``train``'s checkpoints (lecture 06), and ``helpers.gradients`` (lecture 03).
     """
     if hidden is None:
         return None
@@ -47,7 +49,10 @@ def _make_rnn(cell, input_size, hidden_size, num_layers, dropout, bidirectional=
 
 
 class CharRNN(nn.Module):
-    """Embedding -> multi-layer RNN/GRU/LSTM -> linear head over the vocabulary, at every step."""
+    """Embedding -> multi-layer RNN/GRU/LSTM -> linear head over the vocabulary, at every step.
+
+    Used in lectures 06 and 08.
+    """
 
     def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 256, num_layers: int = 1,
                  cell: str = "gru", nonlinearity: str = "tanh", dropout: float = 0.0):
@@ -95,6 +100,8 @@ class SentimentRNN(nn.Module):
     token: exact for one direction, while the reverse direction of a bidirectional layer then reads
     the padding first (length bucketing keeps that to a few steps). It trains several times faster
     on CPUs, where PyTorch's backward pass through packed LSTMs is slow. Weights are the same either way.
+
+    Used in lecture 05.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, hidden_size: int = 128, num_layers: int = 1,
@@ -160,13 +167,19 @@ class SentimentRNN(nn.Module):
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters.
+
+    Used in lectures 05, 06, 07 and 08.
+    """
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def rnn_param_count(cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                     bidirectional: bool = False) -> int:
-    """Closed form for ``nn.RNN/GRU/LSTM``: per layer and direction, g * (H * (input + H) + 2H), g gate blocks."""
+    """Closed form for ``nn.RNN/GRU/LSTM``: per layer and direction, g * (H * (input + H) + 2H), g gate blocks.
+
+    Used by ``tests/test_models.py`` to check ``nn.RNN/GRU/LSTM``; lecture 04 builds the same formula in its cells.
+    """
     _check_cell(cell)
     for name, value in [("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)]:
         check_int(name, value)
@@ -187,6 +200,8 @@ class TextCNN(nn.Module):
     the windows that start inside the review is one feature (Kim, 2014). The convolution is
     translation *equivariant* (a shifted phrase shifts the scores); the max over time is what
     makes the classifier ignore where in the review a phrase occurs.
+
+    Used in lecture 05.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 128, num_filters: int = 100, kernel_sizes=(3, 4, 5),

@@ -1,7 +1,7 @@
 """Padding a batch of variable-length sequences, how much work padding wastes, and how much bucketing saves.
 
-Taught in lecture 05 (IMDb sentiment); ``SentimentTask`` pads and buckets with ``pad_batch`` and
-``bucket_by_length`` from here.
+Taught in lecture 05 (IMDb sentiment); ``SentimentTask`` and lecture 08's ``Seq2SeqTask`` pad and bucket
+with ``pad_batch`` and ``bucket_by_length`` from here.
 
 Three ways to cut a data set into batches (each returns a list of index arrays):
 ``random_batches`` (shuffle, cut), ``bucketed_batches`` (shuffle, sort within pools
@@ -40,7 +40,10 @@ def _cut(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def bucket_by_length(lengths, batch_size: int, generator: torch.Generator,
                      pool_size: int | None = None) -> list[torch.Tensor]:
     """Shuffle, sort by length inside pools of ``pool_size`` examples (50 batches), cut into batches,
-    then shuffle the batches: little padding per batch, yet a random order of batches every epoch."""
+    then shuffle the batches: little padding per batch, yet a random order of batches every epoch.
+
+    Used by ``SentimentTask`` and ``Seq2SeqTask`` (lectures 05 and 08).
+    """
     lengths = torch.as_tensor(lengths)
     pool_size = 50 * batch_size if pool_size is None else pool_size
     order = torch.randperm(len(lengths), generator=generator)
@@ -51,7 +54,10 @@ def bucket_by_length(lengths, batch_size: int, generator: torch.Generator,
 
 
 def random_batches(lengths: Sequence[int], batch_size: int, seed: int = 0) -> list[np.ndarray]:
-    """Shuffle the examples and cut them into batches: lengths inside a batch are mixed."""
+    """Shuffle the examples and cut them into batches: lengths inside a batch are mixed.
+
+    Used in lecture 05.
+    """
     lengths = _check(lengths, batch_size)
     return _cut(np.random.default_rng(seed).permutation(len(lengths)), batch_size)
 
@@ -63,6 +69,8 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, pool_size: int | N
     The pools keep some randomness between epochs (a plain global sort always makes the
     same batches); the final shuffle stops the model seeing short reviews first. This is
     ``bucket_by_length``, the bucketing that ``SentimentTask`` trains with.
+
+    Used in lecture 05.
     """
     lengths = _check(lengths, batch_size)
     pool_size = 50 * batch_size if pool_size is None else pool_size
@@ -73,13 +81,19 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, pool_size: int | N
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int, seed: int = 0) -> list[np.ndarray]:
-    """One global sort by length, then batches in shuffled order: the least padding possible."""
+    """One global sort by length, then batches in shuffled order: the least padding possible.
+
+    Used in lecture 05.
+    """
     lengths = _check(lengths, batch_size)
     return bucketed_batches(lengths, batch_size, pool_size=max(len(lengths), batch_size), seed=seed)
 
 
 def padding_fraction(lengths: Sequence[int], batches: Sequence[np.ndarray]) -> np.ndarray:
-    """Per batch: padded positions / all positions of the padded ``[B, max_len]`` tensor."""
+    """Per batch: padded positions / all positions of the padded ``[B, max_len]`` tensor.
+
+    Used in lecture 05.
+    """
     lengths = np.asarray(lengths)
     out = []
     for idx in batches:
@@ -89,14 +103,20 @@ def padding_fraction(lengths: Sequence[int], batches: Sequence[np.ndarray]) -> n
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_idx: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token-id sequences (lists or tensors) into ``x[B, max_len]``; return it with ``lengths[B]``."""
+    """Right-pad token-id sequences (lists or tensors) into ``x[B, max_len]``; return it with ``lengths[B]``.
+
+    Used in lectures 05 and 08.
+    """
     seqs = [torch.as_tensor(s, dtype=torch.long) for s in seqs]
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
     return pad_sequence(seqs, batch_first=True, padding_value=pad_idx), lengths
 
 
 class TinyClassifier(nn.Module):
-    """Embedding, one-layer LSTM, linear head: the smallest many-to-one model worth timing."""
+    """Embedding, one-layer LSTM, linear head: the smallest many-to-one model worth timing.
+
+    Used in lecture 05.
+    """
 
     def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 64):
         super().__init__()
@@ -119,7 +139,10 @@ class TinyClassifier(nn.Module):
 
 def time_forward_backward(model: TinyClassifier, seqs: Sequence[Sequence[int]], labels: Sequence[int],
                           batches: Sequence[np.ndarray], packed: bool, warmup: int = 1) -> float:
-    """Wall-clock seconds of forward + backward over ``batches`` (after ``warmup`` untimed batches)."""
+    """Wall-clock seconds of forward + backward over ``batches`` (after ``warmup`` untimed batches).
+
+    Used in lecture 05.
+    """
     loss_fn = nn.BCEWithLogitsLoss()
     model.train()
 

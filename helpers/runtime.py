@@ -23,7 +23,10 @@ _FALSE = {"", "0", "false", "no", "off"}
 
 
 def fast_mode() -> bool:
-    """True when ``COURSE_FAST`` asks for small subsets and few steps (CPU laptops, CI)."""
+    """True when ``COURSE_FAST`` asks for small subsets and few steps (CPU laptops, CI).
+
+    Used in lectures 05, 06, 07 and 08, and the lab.
+    """
     value = os.environ.get("COURSE_FAST", "").strip().lower()
     if value in _TRUE:
         return True
@@ -36,12 +39,18 @@ def fast_mode() -> bool:
 
 
 def pick(*, fast, full):
-    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``pick(fast=200, full=5000)``."""
+    """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``pick(fast=200, full=5000)``.
+
+    Used in lectures 01, 03, 04, 05, 06, 07 and 08, and the lab.
+    """
     return fast if fast_mode() else full
 
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
-    """The device to train on: ``prefer`` or ``COURSE_DEVICE`` if given, else cuda, then mps, then cpu."""
+    """The device to train on: ``prefer`` or ``COURSE_DEVICE`` if given, else cuda, then mps, then cpu.
+
+    Used in lectures 05, 06, 07 and 08.
+    """
     import torch
 
     prefer = str(prefer) if prefer is not None else None
@@ -78,7 +87,10 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
 
 
 def set_seed(seed: int = 0) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch (all devices); returns a CPU generator seeded the same."""
+    """Seed Python, NumPy and PyTorch (all devices); returns a CPU generator seeded the same.
+
+    Used in lectures 01, 02, 03, 04, 05, 06, 07 and 08.
+    """
     check_int("seed", seed, minimum=0)
     import numpy as np
     import torch
@@ -90,7 +102,10 @@ def set_seed(seed: int = 0) -> torch.Generator:
 
 
 def describe() -> str:
-    """One line naming the device, the mode and the torch version, for the top of a notebook."""
+    """One line naming the device, the mode and the torch version, for the top of a notebook.
+
+    Used in lectures 01, 02, 03, 04, 05, 06, 07 and 08, and the lab.
+    """
     import torch
 
     device = get_device()

@@ -15,10 +15,10 @@ from datetime import date, timedelta
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pad_sequence
 
 from helpers.checks import check_int
-from helpers.tasks import bucket_by_length
+from helpers.padding import bucket_by_length, pad_batch  # pad_batch: lecture 08 imports it from here
+from helpers.tasks import epoch_plan
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<s>", "</s>")
@@ -49,7 +49,10 @@ FIRST_DAY, LAST_DAY = date(1950, 1, 1), date(2049, 12, 31)
 
 
 def write_date(d: date, style: str, case: str = "as is") -> str:
-    """``d`` written in one of ``STYLES``, then ``case``: "as is", "lower" or "upper"."""
+    """``d`` written in one of ``STYLES``, then ``case``: "as is", "lower" or "upper".
+
+    Used by ``make_date_data`` (lecture 08).
+    """
     if style not in STYLES:
         raise ValueError(f"style must be one of {list(STYLES)}, got {style!r}")
     text = STYLES[style](d)
@@ -57,7 +60,10 @@ def write_date(d: date, style: str, case: str = "as is") -> str:
 
 
 def random_example(days: list[date], n_dates: int, rng: random.Random) -> tuple[str, str]:
-    """One (source, target) pair: ``n_dates`` days from ``days``, each in a random style and case."""
+    """One (source, target) pair: ``n_dates`` days from ``days``, each in a random style and case.
+
+    Used by ``make_date_data`` (lecture 08).
+    """
     picked = [rng.choice(days) for _ in range(n_dates)]
     styles = list(STYLES)
     src = "; ".join(write_date(d, rng.choice(styles), rng.choices(["as is", "lower", "upper"], [6, 2, 1])[0])
@@ -71,6 +77,8 @@ def make_date_data(n_train: int = 20000, n_val: int = 500, n_test: int = 1000, m
 
     Days 1950-2049 are shuffled and cut 80/10/10; the number of dates per example is uniform in
     ``1..max_dates``. The returned dict also holds the ``vocab`` and each split's ``days``.
+
+    Used in lecture 08.
     """
     for name, value in [("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("max_dates", max_dates)]:
         check_int(name, value)
@@ -88,7 +96,10 @@ def make_date_data(n_train: int = 20000, n_val: int = 500, n_test: int = 1000, m
 
 
 class Seq2SeqVocab:
-    """Characters with three special ids first: 0 padding, 1 start ``<s>``, 2 end ``</s>``."""
+    """Characters with three special ids first: 0 padding, 1 start ``<s>``, 2 end ``</s>``.
+
+    Used by ``make_date_data``, which returns one (lecture 08).
+    """
 
     def __init__(self, chars):
         chars = sorted(set(chars))
@@ -116,17 +127,13 @@ class Seq2SeqVocab:
         return "".join(out)
 
 
-def pad_batch(seqs, pad: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists into ``[B, T_max]``; also return the true lengths ``[B]``."""
-    tensors = [torch.as_tensor(s, dtype=torch.long) for s in seqs]
-    return pad_sequence(tensors, batch_first=True, padding_value=pad), torch.tensor([len(t) for t in tensors])
-
-
 def collate(pairs, vocab: Seq2SeqVocab) -> dict:
     """Padded tensors for (source, target) string pairs: ``src``, ``src_len``, ``tgt_in``, ``tgt_out``, ``tgt_mask``.
 
     ``tgt_in`` is ``<s> y`` (teacher forcing: the decoder reads the true previous character) and
     ``tgt_out`` is ``y </s>``; ``tgt_mask`` is True at real target positions, False at padding.
+
+    Used in lecture 08.
     """
     src, src_len = pad_batch([vocab.encode(s) for s, _ in pairs])
     tgt = [vocab.encode(t) for _, t in pairs]
@@ -137,7 +144,10 @@ def collate(pairs, vocab: Seq2SeqVocab) -> dict:
 
 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the real (mask True) target positions only; padding adds nothing."""
+    """Mean cross-entropy over the real (mask True) target positions only; padding adds nothing.
+
+    Used in lecture 08.
+    """
     per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none")
     mask = mask.reshape(-1).float()
     return (per_token * mask).sum() / mask.sum()
@@ -147,6 +157,8 @@ def dot_attention(query, keys, values, mask=None):
     """Scaled dot-product attention from scratch: (context ``[B, Tq, dv]``, weights ``[B, Tq, S]``).
 
     ``query [B, Tq, d]``, ``keys [B, S, d]``, ``values [B, S, dv]``, ``mask [B, S]`` True at real source steps.
+
+    Used in lecture 08.
     """
     scores = query @ keys.transpose(1, 2) / math.sqrt(query.shape[-1])  # [B, Tq, S]
     if mask is not None:
@@ -156,7 +168,10 @@ def dot_attention(query, keys, values, mask=None):
 
 
 class AdditiveAttention(nn.Module):
-    """Bahdanau's score ``v^T tanh(W_q q + W_k k)``: a one-hidden-layer network judges each (query, key) pair."""
+    """Bahdanau's score ``v^T tanh(W_q q + W_k k)``: a one-hidden-layer network judges each (query, key) pair.
+
+    Used in lecture 08.
+    """
 
     def __init__(self, query_size: int, key_size: int, attn_size: int):
         super().__init__()
@@ -174,7 +189,10 @@ class AdditiveAttention(nn.Module):
 
 
 class DotAttention(nn.Module):
-    """Luong's "general" score ``q^T W k``, scaled by sqrt(d): one projection, then ``dot_attention``."""
+    """Luong's "general" score ``q^T W k``, scaled by sqrt(d): one projection, then ``dot_attention``.
+
+    Used by ``Seq2Seq(attention="dot")`` (lecture 08).
+    """
 
     def __init__(self, query_size: int, key_size: int):
         super().__init__()
@@ -185,7 +203,10 @@ class DotAttention(nn.Module):
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each sequence of ``x [B, T, ...]`` within its own length; the padding stays at the end."""
+    """Reverse each sequence of ``x [B, T, ...]`` within its own length; the padding stays at the end.
+
+    Used by ``Encoder`` (lecture 08).
+    """
     t = torch.arange(x.shape[1], device=x.device)[None]
     n = lengths.to(x.device)[:, None]
     index = torch.where(t < n, n - 1 - t, t)  # [B, T]; applying it twice gives the identity
@@ -198,6 +219,8 @@ class Encoder(nn.Module):
     The backward GRU reads each source reversed within its length, so padding comes after the real
     characters in both directions and never enters the states at real positions: the same result as
     ``nn.GRU(bidirectional=True)`` on a packed batch, and faster on a CPU.
+
+    Used in lecture 08.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, bidirectional: bool = True):
@@ -225,6 +248,8 @@ class Decoder(nn.Module):
     Luong's layout: attention sits on top of the GRU's output, so teacher-forced training runs all
     target steps in one GRU call. ``attention=None`` is the plain encoder-decoder (Cho et al., 2014): the
     memory is one context vector ``[B, 1, D*H]``, given to the GRU as its first state and with every input.
+
+    Used by ``Seq2Seq`` (lecture 08).
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, enc_size: int, attention: str | None,
@@ -257,7 +282,10 @@ ATTENTIONS = (None, "additive", "dot")
 
 
 class Seq2Seq(nn.Module):
-    """Encoder -> (bridge to the decoder's first state) -> decoder, with ``attention`` None, "additive" or "dot"."""
+    """Encoder -> (bridge to the decoder's first state) -> decoder, with ``attention`` None, "additive" or "dot".
+
+    Used in lecture 08.
+    """
 
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_size: int = 64, attention: str | None = "additive",
                  bidirectional: bool = True, attn_size: int = 32):
@@ -297,7 +325,10 @@ class Seq2Seq(nn.Module):
 
 @torch.no_grad()
 def greedy_decode(model: Seq2Seq, src, src_len, max_len: int = 80):
-    """Feed back the most likely character each step: (id lists without ``</s>``, weights ``[B, T, S]`` or None)."""
+    """Feed back the most likely character each step: (id lists without ``</s>``, weights ``[B, T, S]`` or None).
+
+    Used in lecture 08.
+    """
     enc_out, hidden, mask = model.encode(src, src_len)
     token = torch.full((src.shape[0], 1), BOS, dtype=torch.long, device=src.device)
     steps, weights, done = [], [], torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
@@ -321,6 +352,8 @@ def beam_search(model: Seq2Seq, src_ids, beam_width: int = 5, max_len: int = 80,
     A finished hypothesis is scored by its log-probability divided by ``length ** length_penalty``
     (length counts ``</s>``); 0 ranks by raw log-probability, which favours short outputs.
     The search stops once ``beam_width`` hypotheses have finished. Width 1 is greedy decoding.
+
+    Used in lecture 08.
     """
     check_int("beam_width", beam_width)
     device = next(model.parameters()).device
@@ -357,14 +390,20 @@ def beam_search(model: Seq2Seq, src_ids, beam_width: int = 5, max_len: int = 80,
 
 
 def exact_match(predictions, references) -> float:
-    """Fraction of outputs equal to the reference string."""
+    """Fraction of outputs equal to the reference string.
+
+    Used in lecture 08.
+    """
     if len(predictions) != len(references) or not references:
         raise ValueError(f"need as many predictions as references (got {len(predictions)} and {len(references)})")
     return sum(p == r for p, r in zip(predictions, references)) / len(references)
 
 
 def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: fewest insertions, deletions and substitutions turning ``a`` into ``b``."""
+    """Levenshtein distance: fewest insertions, deletions and substitutions turning ``a`` into ``b``.
+
+    Used by ``char_error_rate`` (lecture 08).
+    """
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         cur = [i]
@@ -375,7 +414,10 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def char_error_rate(predictions, references) -> float:
-    """Total edit distance over total reference characters (the usual CER)."""
+    """Total edit distance over total reference characters (the usual CER).
+
+    Used in lecture 08.
+    """
     if len(predictions) != len(references) or not references:
         raise ValueError(f"need as many predictions as references (got {len(predictions)} and {len(references)})")
     return sum(edit_distance(p, r) for p, r in zip(predictions, references)) / sum(len(r) for r in references)
@@ -383,7 +425,10 @@ def char_error_rate(predictions, references) -> float:
 
 @torch.no_grad()
 def translate(model: Seq2Seq, sources, vocab: Seq2SeqVocab, batch_size: int = 256, max_len: int = 80) -> list[str]:
-    """Greedy outputs for a list of source strings, in order."""
+    """Greedy outputs for a list of source strings, in order.
+
+    Used in lecture 08.
+    """
     device = next(model.parameters()).device
     out = []
     for start in range(0, len(sources), batch_size):
@@ -398,6 +443,8 @@ class Seq2SeqTask:
 
     ``evaluate`` reports ``val_loss`` (masked cross-entropy per target character, teacher-forced) and
     ``val_acc``: the exact match of greedy decoding, i.e. what the model gets right on its own.
+
+    Used in lecture 08.
     """
 
     kind = "seq2seq"
@@ -427,10 +474,8 @@ class Seq2SeqTask:
 
     def batch(self, epoch: int, k: int, seed: int, device):
         """Batch ``k`` of ``epoch``: similar source lengths together (little padding), set by (seed, epoch, k)."""
-        if getattr(self, "_plan_key", None) != (epoch, seed):
-            g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-            self._plan, self._plan_key = bucket_by_length(self.src_len, self.batch_size, g), (epoch, seed)
-        b = collate([self.train_pairs[i] for i in self._plan[k]], self.vocab)
+        plan = epoch_plan(self, epoch, seed, lambda g: bucket_by_length(self.src_len, self.batch_size, g))
+        b = collate([self.train_pairs[i] for i in plan[k]], self.vocab)
         return {name: (t if name == "src_len" else t.to(device)) for name, t in b.items()}
 
     def loss(self, model, batch, hidden=None):
@@ -454,3 +499,67 @@ class Seq2SeqTask:
             ids, _ = greedy_decode(model, b["src"].to(device), b["src_len"], self.max_len)
             hits += sum(self.vocab.decode(i) == t for i, (_, t) in zip(ids, chunk))
         return {"val_loss": total / count, "val_acc": hits / len(pairs)}
+
+
+# --- lecture 08: scoring whole outputs, exposure bias and scheduled sampling -------------------
+
+@torch.no_grad()
+def sequence_log_prob(model: Seq2Seq, sources, outputs, vocab: Seq2SeqVocab, batch_size: int = 256) -> list[float]:
+    """log p(output + ``</s>`` | source) under ``model`` for each (source, output) string pair: what beam search maximises."""
+    device = next(model.parameters()).device
+    scores = []
+    for start in range(0, len(sources), batch_size):
+        b = collate(list(zip(sources[start: start + batch_size], outputs[start: start + batch_size])), vocab)
+        logits, _ = model(b["src"].to(device), b["src_len"], b["tgt_in"].to(device))
+        logp = logits.float().log_softmax(-1).gather(-1, b["tgt_out"].to(device)[..., None])[..., 0]
+        scores += (logp * b["tgt_mask"].to(device)).sum(1).tolist()
+    return scores
+
+
+@torch.no_grad()
+def accuracy_by_position(model: Seq2Seq, pairs, vocab: Seq2SeqVocab) -> tuple[list[float], list[float]]:
+    """Character accuracy at each output position, reading the true prefix (teacher forcing) and its own (greedy).
+
+    The gap between the two is exposure bias: at inference the model reads its own earlier mistakes, which
+    training with teacher forcing never showed it.
+    """
+    device = next(model.parameters()).device
+    b = collate(pairs, vocab)
+    logits, _ = model(b["src"].to(device), b["src_len"], b["tgt_in"].to(device))
+    forced = (logits.argmax(-1).cpu() == b["tgt_out"]) & b["tgt_mask"]
+    T = b["tgt_out"].shape[1]
+    own_ids = torch.full((len(pairs), T), -1, dtype=torch.long)
+    for i, ids in enumerate(greedy_decode(model, b["src"].to(device), b["src_len"], max_len=T)[0]):
+        ids = (ids + [EOS])[:T]  # its own output and its own end mark, as the target has
+        own_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    free = (own_ids == b["tgt_out"]) & b["tgt_mask"]
+    count = b["tgt_mask"].sum(0).clamp(min=1)
+    return (forced.sum(0) / count).tolist(), (free.sum(0) / count).tolist()
+
+
+class ScheduledSamplingTask(Seq2SeqTask):
+    """``Seq2SeqTask`` whose decoder reads its own prediction instead of the true previous character with
+    probability ``sampling_prob`` (scheduled sampling, Bengio et al. 2015, in its parallel form: Duckworth et al.
+    2019). A first teacher-forced pass without gradients gives the predictions; a second pass trains on the mix.
+    """
+
+    def __init__(self, train_pairs, val_pairs, vocab: Seq2SeqVocab, batch_size: int = 64, sampling_prob: float = 0.25):
+        super().__init__(train_pairs, val_pairs, vocab, batch_size)
+        if not 0.0 <= sampling_prob <= 1.0:
+            raise ValueError(f"sampling_prob must be between 0 and 1, got {sampling_prob!r}")
+        self.sampling_prob = sampling_prob
+
+    def __repr__(self) -> str:
+        return f"ScheduledSamplingTask({super().__repr__().split('(', 1)[1][:-1]}, sampling_prob={self.sampling_prob})"
+
+    def signature(self) -> dict:
+        return dict(super().signature(), sampling_prob=self.sampling_prob)
+
+    def loss(self, model, batch, hidden=None):
+        with torch.no_grad():
+            logits, _ = model(batch["src"], batch["src_len"], batch["tgt_in"])
+        own = logits.argmax(-1)[:, :-1]  # the prediction at step t becomes the input of step t + 1
+        swap = (torch.rand(own.shape, device=own.device) < self.sampling_prob) & batch["tgt_mask"][:, 1:]
+        tgt_in = batch["tgt_in"].clone()
+        tgt_in[:, 1:] = torch.where(swap, own, tgt_in[:, 1:])
+        return super().loss(model, dict(batch, tgt_in=tgt_in))

@@ -1,14 +1,17 @@
-"""The two training tasks: where batches come from, what the loss is, and how validation is scored.
+"""What ``helpers.train`` needs of a task (``Task``), and the two text tasks: IMDb sentiment and char-RNN.
 
 Taught in lectures 05 (``SentimentTask``, IMDb sentiment) and 06 (``CharLMTask``, Shakespeare char-RNN).
+Three more tasks follow the same contract: ``AddingTask`` (``helpers.long_range``, lecture 04),
+``ForecastTask`` (``helpers.forecasting``, lecture 07) and ``Seq2SeqTask`` (``helpers.seq2seq``, lecture 08).
 
 A task hands out batch ``k`` of epoch ``e`` as a pure function of ``(seed, e, k)``, so a resumed run
 sees exactly the batches the uninterrupted run would have seen; only the carried hidden state
-(stream mode) has to be stored in the checkpoint.
+(stream mode) has to be stored in the checkpoint. ``epoch_plan`` is how the tasks shuffle per epoch.
 """
 from __future__ import annotations
 
 import math
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +19,64 @@ import torch.nn.functional as F
 from helpers.checks import check_int
 from helpers.models import detach_state
 from helpers.padding import bucket_by_length, pad_batch
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What ``helpers.train`` calls on a task; the five tasks of the course follow it.
+
+    A task whose ids feed an embedding also has ``max_id`` (the largest id in its data), so ``train``
+    can check that the model's embedding has a row for every id.
+
+    Used by ``train``, which trains on any task that follows it (lectures 04-08 and the lab).
+    """
+
+    kind: str  # names the task in a History ("char_lm" is plotted in nats per character)
+    batches_per_epoch: int
+
+    def signature(self) -> dict:
+        """What a checkpoint must agree on to be resumed with this task."""
+
+    def batch(self, epoch: int, k: int, seed: int, device: torch.device) -> Any:
+        """Batch ``k`` of ``epoch`` on ``device``: a pure function of ``(seed, epoch, k)``."""
+
+    def loss(self, model, batch, hidden=None) -> tuple[torch.Tensor, Any, int]:
+        """(mean loss to minimise, state to carry into the next batch or None, tokens in the batch).
+
+        ``hidden`` is what the previous batch of the epoch returned; None at the start of each epoch.
+        """
+
+    def evaluate(self, model, max_batches: int | None = None) -> dict:
+        """Validation metrics, at least ``val_loss``; ``max_batches`` caps the work (None: all of it)."""
+
+
+def missing_members(task) -> list[str]:
+    """The names of ``Task`` that ``task`` lacks: empty when ``helpers.train`` can train on it.
+
+    Used by ``train`` to say what a task lacks (lectures 04-08 and the lab).
+    """
+    names = [*Task.__annotations__, *(n for n in vars(Task) if not n.startswith("_"))]
+    return [n for n in names if not hasattr(task, n)]
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's shuffle, a function of (seed, epoch) only: seed * 1_000_003 + epoch.
+
+    Used by ``epoch_plan`` and ``AddingTask`` (lectures 04-08).
+    """
+    return seed * 1_000_003 + epoch
+
+
+def epoch_plan(task, epoch: int, seed: int, make):
+    """``make(generator)`` for this epoch, the generator seeded by ``epoch_seed`` alone (the global RNG
+    stays untouched); kept on ``task`` until another epoch or seed is asked for.
+
+    Used by ``CharLMTask``, ``SentimentTask``, ``ForecastTask`` and ``Seq2SeqTask`` (lectures 05-08).
+    """
+    if getattr(task, "_plan_key", None) != (epoch, seed):
+        task._plan_cache = make(torch.Generator().manual_seed(epoch_seed(seed, epoch)))
+        task._plan_key = (epoch, seed)
+    return task._plan_cache
 
 
 def _ids(ids, name: str) -> torch.Tensor:
@@ -29,13 +90,11 @@ def _ids(ids, name: str) -> torch.Tensor:
     return ids.long().cpu()
 
 
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """A CPU generator that depends only on (seed, epoch): the global RNG stays untouched."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
 def split_text(ids, val_fraction: float = 0.1):
-    """``(train_ids, val_ids)``: the last ``val_fraction`` of the ids is held out (no shuffling)."""
+    """``(train_ids, val_ids)``: the last ``val_fraction`` of the ids is held out (no shuffling).
+
+    Used in lectures 06 and 08.
+    """
     ids = _ids(ids, "ids")
     if not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
@@ -53,6 +112,8 @@ class CharLMTask:
     batch to the next (detached: truncated backpropagation through time). It is reset each epoch.
     ``mode="random"``: each row is a chunk at a random offset, with a fresh zero state.
     Loss: mean cross-entropy per character in nats.
+
+    Used in lectures 06 and 08, and the lab.
     """
 
     kind = "char_lm"
@@ -119,12 +180,9 @@ class CharLMTask:
         return chunk[:, :-1], chunk[:, 1:]
 
     def _offsets(self, epoch: int, seed: int) -> torch.Tensor:
-        if getattr(self, "_plan_key", None) != (epoch, seed):
-            g = _epoch_generator(seed, epoch)
-            high = len(self.train_ids) - self.seq_len  # the last start that still has a target
-            self._plan = torch.randint(0, high, (self.batches_per_epoch, self.batch_size), generator=g)
-            self._plan_key = (epoch, seed)
-        return self._plan
+        high = len(self.train_ids) - self.seq_len  # the last start that still has a target
+        return epoch_plan(self, epoch, seed,
+                          lambda g: torch.randint(0, high, (self.batches_per_epoch, self.batch_size), generator=g))
 
     def loss(self, model, batch, hidden=None):
         """(mean loss in nats, detached hidden state to carry or None, tokens in the batch)."""
@@ -164,6 +222,8 @@ class SentimentTask:
     With ``bucket=True`` each epoch shuffles, then sorts by length inside pools of 50 batches, so a
     batch holds sequences of similar length (little padding) while the batch order stays random.
     ``max_len`` keeps only the first ``max_len`` tokens of each sequence.
+
+    Used in lecture 05.
     """
 
     kind = "sentiment"
@@ -219,14 +279,12 @@ class SentimentTask:
 
     def _plan(self, epoch: int, seed: int) -> list[torch.Tensor]:
         """Index batches for one epoch, a function of (seed, epoch) only."""
-        if getattr(self, "_plan_key", None) != (epoch, seed):
-            g = _epoch_generator(seed, epoch)
+        def make(g):
             if self.bucket:
-                batches = bucket_by_length(self.train_len, self.batch_size, g, self.batch_size * self.pool_batches)
-            else:
-                batches = list(torch.randperm(len(self.train_x), generator=g).split(self.batch_size))
-            self._plan_cache, self._plan_key = batches, (epoch, seed)
-        return self._plan_cache
+                return bucket_by_length(self.train_len, self.batch_size, g, self.batch_size * self.pool_batches)
+            return list(torch.randperm(len(self.train_x), generator=g).split(self.batch_size))
+
+        return epoch_plan(self, epoch, seed, make)
 
     @staticmethod
     def _collate(seqs, labels, device):

@@ -27,8 +27,24 @@ def _as_id_list(ids) -> list[int]:
     return [int(i) for i in ids]
 
 
-class CharVocab:
-    """A sorted set of characters; id i is ``chars[i]``."""
+class _Vocab:
+    """What both vocabularies share: ``itos`` (id -> token) and ``stoi`` (token -> id)."""
+
+    itos: list[str]
+    stoi: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+
+class CharVocab(_Vocab):
+    """A sorted set of characters; id i is ``chars[i]``.
+
+    Used in lectures 06 and 08, and the lab.
+    """
 
     def __init__(self, chars: Iterable[str]):
         chars = list(chars)
@@ -47,12 +63,6 @@ class CharVocab:
         if not isinstance(text, str):
             raise ValueError(f"from_text expects a str, got {type(text).__name__}")
         return cls(set(text))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def __contains__(self, char: str) -> bool:
-        return char in self.stoi
 
     def __repr__(self) -> str:
         return f"CharVocab({len(self)} chars: {''.join(self.chars)[:40]!r}...)"
@@ -94,6 +104,8 @@ def tokenize(text: str) -> list[str]:
     """Classic IMDb tokenizer: strip HTML tags, keep emoticons, lowercase, split on non-word characters.
 
     Emoticons stay where they were, with the nose dropped (``:-)`` and ``:)`` are one token).
+
+    Used in lecture 05.
     """
     if not isinstance(text, str):
         raise ValueError(f"tokenize expects a str, got {type(text).__name__}")
@@ -107,8 +119,11 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
-class WordVocab:
-    """Words by frequency, with ``<pad>`` = 0 and ``<unk>`` = 1."""
+class WordVocab(_Vocab):
+    """Words by frequency, with ``<pad>`` = 0 and ``<unk>`` = 1.
+
+    Used in lecture 05.
+    """
 
     PAD, UNK = 0, 1
     specials = ("<pad>", "<unk>")
@@ -143,12 +158,6 @@ class WordVocab:
         if max_size is not None:
             words = words[: max_size - len(cls.specials)]
         return cls(words)
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def __contains__(self, word: str) -> bool:
-        return word in self.stoi
 
     def __repr__(self) -> str:
         return f"WordVocab({len(self)} words: {self.itos[2:8]}...)"

@@ -1,9 +1,17 @@
-"""One training loop for both tasks: budgets, learning rate, clipping, AMP, progress, checkpoints.
+"""The training loop of every task in the course: budgets, learning rate, clipping, AMP, progress, checkpoints.
 
-Taught in lectures 05 (IMDb sentiment) and 06 (Shakespeare char-RNN). ``train`` reads top to bottom:
-learning rate, forward and backward, clip, step, log, evaluate and checkpoint. What a checkpoint
-holds and when a rerun resumes is in ``helpers.checkpoint``; what a run records in ``helpers.history``;
-the tasks (batches and loss) in ``helpers.tasks``.
+Taught in lectures 05 (IMDb sentiment) and 06 (Shakespeare char-RNN); lectures 04, 07 and 08 and the
+lab train with it too. ``train`` reads top to bottom: learning rate, forward and backward, clip, step,
+log, evaluate and checkpoint. What a checkpoint holds and when a rerun resumes is in
+``helpers.checkpoint``; what a run records in ``helpers.history``.
+
+The task: anything that follows ``helpers.tasks.Task``. ``train`` asks it for batch ``k`` of epoch ``e``
+(``task.batch(e, k, seed, device)``, a pure function of those, so a resumed run sees the same batches),
+for the loss of a batch (``task.loss(model, batch, hidden)`` -> loss, state to carry, tokens), for
+validation metrics (``task.evaluate(model, max_batches)``, at least ``val_loss``), and for its
+``kind``, ``batches_per_epoch`` and ``signature()`` (what a checkpoint must agree on). The course has
+five: ``CharLMTask`` and ``SentimentTask`` (``helpers.tasks``), ``AddingTask`` (``helpers.long_range``),
+``ForecastTask`` (``helpers.forecasting``) and ``Seq2SeqTask`` (``helpers.seq2seq``).
 
 Learning rate: ``lr_schedule="cosine"`` lowers it from ``lr`` to ``lr * min_lr_fraction`` along half
 a cosine of the budget used so far: the larger of steps/total steps and seconds/``max_seconds``.
@@ -32,6 +40,7 @@ from helpers.checkpoint import load_checkpoint  # the lab imports it from here, 
 from helpers.checks import check_int, check_number
 from helpers.history import History
 from helpers.runtime import get_device
+from helpers.tasks import Task, missing_members
 
 __all__ = ["TrainConfig", "TrainingDivergedError", "train", "evaluate", "load_checkpoint"]
 
@@ -39,12 +48,18 @@ SCHEDULES = ("constant", "cosine")
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite.
+
+    Raised by ``train`` (lectures 04-08 and the lab).
+    """
 
 
 @dataclass
 class TrainConfig:
-    """Everything about a run except the model and the data. Give at least one budget."""
+    """Everything about a run except the model and the data. Give at least one budget.
+
+    Used in lectures 05, 06, 07 and 08, and the lab.
+    """
 
     lr: float = 2e-3
     lr_schedule: str = "constant"  # or "cosine": decays to lr * min_lr_fraction by the end of the budget
@@ -95,11 +110,13 @@ class TrainConfig:
                 raise ValueError(f"device={self.device!r} is not a device name: use 'cpu', 'cuda' or 'mps'") from None
 
 
-def train(model, task, config: TrainConfig | None = None, callback=None) -> History:
+def train(model, task: Task, config: TrainConfig | None = None, callback=None) -> History:
     """Train ``model`` on ``task`` within ``config``'s budget; returns the History (model left in eval mode).
 
     ``callback(step)``, if given, runs after every step (e.g. to record something, or to stop by
     raising KeyboardInterrupt, which saves a checkpoint like Ctrl-C does).
+
+    Used in lectures 05, 06, 07 and 08, and the lab.
     """
     device = _check_arguments(model, task, config)
     model.to(device)
@@ -175,8 +192,11 @@ def train(model, task, config: TrainConfig | None = None, callback=None) -> Hist
 
 
 @torch.no_grad()
-def evaluate(model, task, max_batches: int | None = None) -> dict:
-    """Validation metrics: ``val_loss`` and ``val_bpc`` (char LM) or ``val_loss`` and ``val_acc`` (sentiment)."""
+def evaluate(model, task: Task, max_batches: int | None = None) -> dict:
+    """The task's validation metrics (``val_loss`` and its own, e.g. ``val_bpc`` or ``val_acc``), in eval mode.
+
+    Used in lectures 06 and 08.
+    """
     check_int("max_batches", max_batches, optional=True)
     was_training = model.training
     model.eval()
@@ -230,8 +250,10 @@ def _check_arguments(model, task, config) -> torch.device:
     config.validate()
     if not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module (e.g. a CharRNN), got {type(model).__name__}")
-    if not all(hasattr(task, name) for name in ("batch", "loss", "evaluate", "signature", "batches_per_epoch")):
-        raise ValueError(f"task must be a CharLMTask or SentimentTask, got {type(task).__name__}")
+    missing = missing_members(task)
+    if missing:
+        raise ValueError(f"task must be a training task (helpers.tasks.Task) such as a CharLMTask or "
+                         f"SentimentTask; a {type(task).__name__} has no {', '.join(missing)}")
     return torch.device(config.device) if config.device is not None else get_device()
 
 

@@ -16,7 +16,10 @@ from helpers.checks import check_int
 
 
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Scaled dot-product attention written out: step t mixes the values of steps <= t. Shapes ``[..., T, d]``."""
+    """Scaled dot-product attention written out: step t mixes the values of steps <= t. Shapes ``[..., T, d]``.
+
+    Used in lecture 08.
+    """
     T = q.shape[-2]
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # [..., T, T]: how well query t matches key s
     future = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)
@@ -25,7 +28,10 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head self-attention with a causal mask; ``from_scratch=True`` uses ``causal_attention``."""
+    """Multi-head self-attention with a causal mask; ``from_scratch=True`` uses ``causal_attention``.
+
+    Used by ``CharTransformer`` (lecture 08).
+    """
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         super().__init__()
@@ -49,7 +55,10 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm Transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
+    """Pre-norm Transformer block: x + attention(norm(x)), then x + MLP(norm(x)).
+
+    Used by ``CharTransformer`` (lecture 08).
+    """
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0):
         super().__init__()
@@ -64,10 +73,13 @@ class Block(nn.Module):
 
 
 class CharTransformer(nn.Module):
-    """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary."""
+    """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary.
+
+    Used in lecture 08. ``tie_weights=True`` makes the head share the token embedding's matrix, as nanoGPT (and GPT-2) do.
+    """
 
     def __init__(self, vocab_size: int, block_size: int = 128, n_layer: int = 4, n_head: int = 4,
-                 n_embd: int = 128, dropout: float = 0.0):
+                 n_embd: int = 128, dropout: float = 0.0, tie_weights: bool = False):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("block_size", block_size), ("n_layer", n_layer),
                             ("n_head", n_head), ("n_embd", n_embd)]:
@@ -77,7 +89,7 @@ class CharTransformer(nn.Module):
         if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         self.config = dict(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                           n_embd=n_embd, dropout=dropout)
+                           n_embd=n_embd, dropout=dropout, tie_weights=bool(tie_weights))
         self.block_size = block_size
         self.embed = nn.Embedding(vocab_size, n_embd)  # named like CharRNN's, so train() checks the ids fit
         self.pos = nn.Embedding(block_size, n_embd)  # attention alone ignores order: positions must be given
@@ -86,6 +98,8 @@ class CharTransformer(nn.Module):
         self.ln_f = nn.LayerNorm(n_embd)
         self.head = nn.Linear(n_embd, vocab_size, bias=False)
         self.apply(self._init)
+        if tie_weights:  # one matrix reads tokens in and scores them out
+            self.head.weight = self.embed.weight
 
     @staticmethod
     def _init(module):
@@ -125,3 +139,32 @@ class CharTransformer(nn.Module):
             probs = (logits[0, -1].float().cpu() / temperature).softmax(-1)
             out = torch.cat([out, torch.multinomial(probs, 1, generator=gen).to(device)[None]], dim=1)
         return out[0].cpu()
+
+
+@torch.no_grad()
+def sliding_window_loss(model, ids: torch.Tensor, context: int = 128, stride: int = 64, batch_size: int = 64) -> float:
+    """Mean cross-entropy (nats/char) where every scored character sees ``context - stride + 1`` to ``context``
+    characters before it, the same characters for any model (lecture 08).
+
+    Windows of ``context`` ids start every ``stride`` ids; each scores only its last ``stride`` predictions, and a
+    recurrent model starts each window from a zero state. So an LSTM and a Transformer get exactly the same context.
+    """
+    check_int("context", context)
+    check_int("stride", stride)
+    if stride > context or len(ids) < context + 1:
+        raise ValueError(f"need stride <= context and more than context={context} ids, got stride={stride} and "
+                         f"{len(ids)} ids")
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval()
+    starts = torch.arange(0, len(ids) - context, stride)
+    total, count = 0.0, 0
+    try:
+        for chunk in starts.split(batch_size):
+            rows = ids[chunk[:, None] + torch.arange(context + 1)].to(device)  # [B, context + 1]
+            logits, _ = model(rows[:, :-1], None)
+            loss = F.cross_entropy(logits[:, -stride:].reshape(-1, logits.shape[-1]).float(),
+                                   rows[:, -stride:].reshape(-1), reduction="sum")
+            total, count = total + loss.item(), count + stride * len(chunk)
+    finally:
+        model.train(was_training)
+    return total / count

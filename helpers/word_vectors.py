@@ -23,6 +23,8 @@ def train_word_vectors(token_lists: Sequence[Sequence[str]], vocab: WordVocab, d
 
     One worker thread, so the same tokens and seed give the same vectors. Rows of words word2vec did not
     keep (``<pad>``, ``<unk>``, and any word seen fewer than twice) are zero.
+
+    Used in lecture 05.
     """
     from gensim.models import Word2Vec  # imported here: only this function needs gensim
 
@@ -52,6 +54,8 @@ def load_word_vectors(embedding: nn.Embedding, vectors: torch.Tensor, std: float
     fine-tuning soon overwrites them, while at the embedding's own scale it adjusts them. ``std=None`` copies
     them as they are. Rows without a vector keep their random start (the padding row stays zero), and the
     embedding stays trainable: the labels then fine-tune what word2vec found.
+
+    Used in lecture 05.
     """
     if vectors.shape != embedding.weight.shape:
         raise ValueError(f"vectors have shape {tuple(vectors.shape)} but the embedding is "

@@ -56,3 +56,18 @@ def mini_course(mini_template, shared_tmp, request):
         shutil.copytree(mini_template, target)
         return target
     return make
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Playwright driving the system Chromium (Playwright never downloads a browser of its own here)."""
+    if support.CHROMIUM is None:
+        pytest.skip("no system Chromium (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=support.CHROMIUM, args=support.CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

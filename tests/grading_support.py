@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -114,6 +115,7 @@ def new_course(root: Path, assignment: str, notebook: nbformat.NotebookNode, che
 
 def lab_course(root: Path) -> Path:
     """A course with the Sherlock lab's source (without the instructor's checkpoints), released."""
+    root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(REPO / "solutions" / LAB, root / "solutions" / LAB,
                     ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
@@ -212,9 +214,9 @@ def run_reference(folder: Path, environment: dict) -> Path:
 # --- a real Jupyter server, as `make lab` starts one -----------------------------------------------------------------
 
 def venv_bin() -> Path:
-    """The folder `make lab` puts first on PATH: the course's .venv/bin, or this interpreter's."""
-    folder = REPO / ".venv" / "bin"
-    return folder if (folder / "jupyter").exists() else Path(sys.executable).parent
+    """The folder `make lab` puts first on PATH: this interpreter's (make test runs $(VENV)/bin/python), else .venv/bin."""
+    folder = Path(sys.executable).parent
+    return folder if (folder / "jupyter").exists() else REPO / ".venv" / "bin"
 
 
 def _answers(port: int, token: str) -> bool:
@@ -228,21 +230,35 @@ def _answers(port: int, token: str) -> bool:
         return False
 
 
+CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.access(p, os.X_OK)), None)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None or sys.platform != "linux",
+                                    reason="no system Chromium (/usr/bin/chromium): `make test` installs Debian's "
+                                           "chromium where it can; or `sudo apt-get install chromium`")
+
+
 @contextlib.contextmanager
-def jupyter_server(folder: Path, home: Path, *, app: str = "lab", path_first: Path | None = None, **extra: str):
-    """``jupyter lab`` (or ``server``) in folder with a private home; yields {url, token, log, folder}."""
+def jupyter_server(folder: Path, home: Path, *, app: str = "lab", path_first: Path | None = None,
+                   settings: dict | None = None, args: tuple = (), **extra: str):
+    """``jupyter lab`` (or ``server``) in folder, as `make lab` starts it, with a private home and JupyterLab
+    settings (name -> values); yields {url, token, log, folder}."""
+    import json
     import secrets
 
     home.mkdir(parents=True, exist_ok=True)
     token, port = secrets.token_hex(16), free_port()
+    for name, values in (settings or {}).items():
+        (home / "lab-settings" / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / "lab-settings" / name).write_text(json.dumps(values))
     environment = {k: v for k, v in env(**extra).items() if not k.startswith(("JUPYTER", "JPY_"))}
     environment.update(
         PATH=os.pathsep.join(str(p) for p in (path_first, venv_bin()) if p) + os.pathsep + environment["PATH"],
         HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "data"),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / ".ipython"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
+        JUPYTERLAB_SETTINGS_DIR=str(home / "lab-settings"), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"))
     command = [str(venv_bin() / "jupyter"), app, "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", *args]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log_path = home / f"{app}.log"

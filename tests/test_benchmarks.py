@@ -70,3 +70,11 @@ def test_imdb_lstm_trials_track_weight_averages_and_train_a_student(tmp_path):
     started = imdb_lstm_trials.main(tiny + ["--word-vectors", "1", "--vector-std", "1", "--freeze-embedding"])
     assert started["word_vectors"]["share_of_vocab"] > 0.9
     assert 0 <= started["kept_val_acc"] <= 1
+
+
+def test_transformer_vs_lstm_reports_both_models():
+    from benchmarks import transformer_vs_lstm
+    result = transformer_vs_lstm.main(["--device", "cpu", "--seconds", "0", "--steps", "2", "--batch-size", "64",
+                                       "--seq-len", "32", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--json"])
+    assert result["budget_seconds"] is None and result["budget_steps"] == 2
+    assert all(r["steps"] == 2 and r["val_nats_per_char"] > 0 and r["parameters"] > 0 for r in result["models"].values())

@@ -11,53 +11,32 @@ Screenshots land in test-artifacts/browser/ (git-ignored); the path is printed.
 """
 from __future__ import annotations
 
-import http.client
-import json
-import os
 import re
-import secrets
 import shutil
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
+import grading_support as support
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 ASSIGNMENT = "sherlock_rnn_vs_gru"
 LECTURE = "06_shakespeare_char_rnn.ipynb"  # the quickest lecture with a progress bar, a curve and the sampler
-CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.access(p, os.X_OK)), None)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Test-only JupyterLab settings: every cell in the DOM (no windowing), no news pop-up over screenshots.
+# Test-only JupyterLab settings: every cell in the DOM (no windowing). The news pop-up is the course's
+# own business (jupyter-config/overrides.d/rnn-course.json): test_assignment_list_... checks it stays away.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                        "checkForUpdates": False},
 }
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (/usr/bin/chromium): `make test` installs the "
-                                                "Debian package chromium where it can; or `sudo apt-get install chromium`"),
-    pytest.mark.skipif(sys.platform != "linux", reason="the browser tests use Debian's Chromium"),
-]
+pytestmark = [support.needs_chromium]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def venv_bin() -> Path:
-    """The folder `make lab` puts first on PATH: the course's .venv/bin, or this interpreter's."""
-    folder = REPO_ROOT / ".venv" / "bin"
-    return folder if (folder / "jupyter").exists() else Path(sys.executable).parent
 
 
 def make_course(root: Path) -> Path:
@@ -117,63 +96,18 @@ def lab(tmp_path_factory):
     """`jupyter lab` in a fresh course folder, as `make lab` starts it; yields its URL parts."""
     root = tmp_path_factory.mktemp("browser")
     course = make_course(root)
-    home, token, port = root / "home", secrets.token_hex(16), free_port()
-    settings = home / "lab-settings"
-    for name, values in LAB_SETTINGS.items():
-        (settings / name).parent.mkdir(parents=True, exist_ok=True)
-        (settings / name).write_text(json.dumps(values))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(
-        PATH=f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",  # as `make lab`: formgrader runs alembic from here
-        HOME=str(home), JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "data"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / ".ipython"),
-        JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-        COURSE_FAST="1", COURSE_MAX_SECONDS="20",  # lecture 06 trains for at most 20 s here
-    )
-    command = [str(venv_bin() / "jupyter"), "lab", "--notebook-dir=.", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log_path = root / "lab.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = {"course": course, "url": f"http://127.0.0.1:{port}", "token": token, "log": log_path}
     try:
-        deadline = time.monotonic() + 60
-        while not _answers(port, token):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.25)
-        yield server
+        with support.jupyter_server(course, root / "home", settings=LAB_SETTINGS, args=("--notebook-dir=.",),
+                                    COURSE_MAX_SECONDS="20") as server:  # lecture 06 trains for at most 20 s here
+            yield {"course": course, **server}
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log_path, ARTIFACTS / "lab.log")
+        if (root / "home" / "lab.log").is_file():
+            shutil.copy(root / "home" / "lab.log", ARTIFACTS / "lab.log")
 
 
-def _answers(port: int, token: str) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/api/status", headers={"Authorization": f"token {token}"})
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
@@ -308,15 +242,27 @@ def test_formgrader_lists_the_assignment_on_a_fresh_course(page, lab):
 
 
 @pytest.mark.timeout(120)
-def test_assignment_list_shows_no_exchange_errors(page, lab):
+def test_assignment_list_shows_the_course_and_its_lab(page, lab):
+    """No hub exchange: the course's own exchange lists what assignments/ holds (it read "No courses found.")."""
     page.goto(f"{lab['url']}/lab?reset&token={lab['token']}")
     page.locator(".lm-MenuBar").wait_for()
     menu(page, "Nbgrader", "Assignment List")
-    page.get_by_text("There are no assignments to fetch.").wait_for()  # the released list, loaded and empty
+    page.locator("#released_assignments_list .list_item").get_by_text(ASSIGNMENT).wait_for(timeout=60_000)
     shot(page, "assignment-list")
+    assert page.locator("#course_list_default").inner_text().strip() == "rnn-course"
     text = page.locator("body").inner_text()
-    assert "Error fetching courses" not in text and "exchange directory does not exist" not in text, text
-    assert (lab["course"] / "exchange").is_dir()
+    for problem in ("No courses found", "Error fetching courses", "exchange directory does not exist",
+                    "notified about official Jupyter news"):  # the course's settings turn that pop-up off
+        assert problem not in text, text
+    assert (lab["course"] / "exchange" / "rnn-course" / "outbound" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
+    # The round trip on one machine: Fetch copies the lab beside the course, Submit hands it to the exchange.
+    page.locator("#released_assignments_list .list_item").get_by_role("button", name="Fetch").click()
+    fetched = page.locator("#fetched_assignments_list .list_item").filter(has_text=ASSIGNMENT)
+    fetched.get_by_role("button", name="Submit").click()
+    page.locator("#submitted_assignments_list .list_item").first.wait_for(timeout=60_000)
+    inbound = lab["course"] / "exchange" / "rnn-course" / "inbound"
+    assert [p.name.split("+")[1] for p in inbound.iterdir()] == [ASSIGNMENT]
+    shutil.rmtree(lab["course"] / ASSIGNMENT)  # the fetched copy: other tests see the course as it was
 
 
 @pytest.mark.timeout(180)

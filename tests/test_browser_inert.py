@@ -13,9 +13,6 @@ grading.inert adds.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,11 +20,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mini_assignment import fill_answers, source_notebook  # noqa: E402
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _answers, free_port, venv_bin  # noqa: E402
+import grading_support as support
+from mini_assignment import CHECKS, fill_answers, source_notebook
+from grading_support import CHROMIUM, CHROMIUM_ARGS
+from test_browser import ARTIFACTS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = support.REPO
 ASSIGNMENT = "mini"
 
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (/usr/bin/chromium)"),
@@ -51,64 +49,29 @@ def add(a, b):
 HOSTILE_MARKDOWN = f'''My notes. <img src="nope" onerror="{_put("PWNED_md.txt").replace('"', "&quot;")}">'''
 
 
-def _run(*args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grading", *args, f"--course-dir={cwd}"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("inert")
-    course = root / "course"
-    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    nbformat.write(source_notebook("Mini"), course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    env = dict(os.environ, PATH=f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="1")
-    done = _run("release", ASSIGNMENT, cwd=course, env=env)
-    assert done.returncode == 0, done.stdout + done.stderr
+    course = support.new_course(root / "course", ASSIGNMENT, source_notebook("Mini"), CHECKS)
     released = nbformat.read(course / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     nb = fill_answers(released, HOSTILE_ANSWER, "def mul(a, b):\n    return a * b")
     nb.cells.append(nbformat.v4.new_markdown_cell(HOSTILE_MARKDOWN))
     inbox = root / "inbox" / "mallory"
     inbox.mkdir(parents=True)
     nbformat.write(nb, inbox / f"{ASSIGNMENT}.ipynb")
-    done = _run("collect", ASSIGNMENT, f"--from={inbox.parent}", cwd=course, env=env)
+    done = support.run_cli(course, "collect", ASSIGNMENT, f"--from={inbox.parent}")
     assert done.returncode == 0, done.stdout + done.stderr
-    sandbox = []
-    try:
-        from grading import sandbox as sb
-
-        sb.check()
-    except Exception:  # noqa: BLE001 - no sandbox on this machine: grade the mini lab unsandboxed
-        sandbox = ["--no-sandbox"]
-    done = _run("autograde", ASSIGNMENT, "--workers=1", *sandbox, cwd=course, env=env)
+    done = support.autograde(course, ASSIGNMENT, "--workers=1")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "mallory  3/3 autograded" in done.stdout, done.stdout
+    assert "3/3 autograded" in support.summary_block(done.stdout, "mallory"), done.stdout
     return course, nb
 
 
 @pytest.fixture(scope="module")
 def formgrader(graded_course, tmp_path_factory):
     course, _ = graded_course
-    home, port, token = tmp_path_factory.mktemp("home"), free_port(), "t" + os.urandom(8).hex()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(PATH=f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}", HOME=str(home),
-               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "data"),
-               JUPYTER_RUNTIME_DIR=str(home / "runtime"), IPYTHONDIR=str(home / ".ipython"))
-    cmd = [str(venv_bin() / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"] + (["--allow-root"] if os.geteuid() == 0 else [])
-    log = open(home / "lab.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(port, token):
-            assert proc.poll() is None and time.monotonic() < deadline, (home / "lab.log").read_text()[-2000:]
-            time.sleep(0.25)
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
+    with support.jupyter_server(course, tmp_path_factory.mktemp("home")) as server:
+        yield server["url"], server["token"]
 
 
 def _open_submission(url: str, token: str, course: Path, shot: str) -> None:

@@ -1,6 +1,4 @@
-"""helpers.forecasting (lecture 07): windows, the task, causality of the models, and the lecture's exercise checkers."""
-import contextlib
-import io
+"""helpers.forecasting (lecture 07): windows, the task, causality of the models, baselines, tuning and intervals."""
 from pathlib import Path
 
 import nbformat
@@ -8,9 +6,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from helpers.forecasting import (CausalConv1d, CNNForecaster, CNNGRUForecaster, ForecastTask, LinearForecaster,
-                                 RecurrentDropoutRNN, RNNForecaster, load_co2, make_windows, naive,
-                                 recursive_forecast, seasonal_naive, seconds_per_window)
+from helpers.forecasting import (CausalConv1d, CNNForecaster, CNNGRUForecaster, ForecastTask, HoltWinters,
+                                 LinearForecaster, RecurrentDropoutRNN, RNNForecaster, block_bootstrap_ci,
+                                 conformal_halfwidth,
+                                 doubling_dilations, least_squares_forecaster, load_co2, make_windows, naive,
+                                 recursive_forecast, seasonal_naive, seasonal_naive_drift, seconds_per_window, tune)
 from helpers.train import TrainConfig, evaluate, train
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "lectures" / "07_time_series_forecasting.ipynb"
@@ -234,38 +234,88 @@ def test_models_reject_bad_settings():
         CNNForecaster(0)
 
 
-# ---------------------------------------------------------------- the lecture's exercise checkers
+# ---------------------------------------------------------------- baselines, tuning protocol, intervals
 
-def _checkers(co2):
-    """Run the notebook's hidden checker cell on the real series, as the notebook does."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    hidden = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden")]
-    assert len(hidden) == 1 and "def check_exercise_1" in hidden[0].source
-    namespace = dict(series=co2, TRAIN_END=int(0.70 * len(co2)), VAL_END=int(0.85 * len(co2)))
-    exec(hidden[0].source, namespace)
-    return namespace
-
-
-def _printed(fn, answer):
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        fn(answer)
-    return out.getvalue().strip()
+def test_seasonal_naive_with_drift_adds_last_years_change():
+    X = torch.arange(60.0)[None] ** 1.5  # a curving trend: drift is last year's change, not a constant
+    forecast = seasonal_naive_drift(X, 3, period=52)
+    for h in range(1, 4):  # x_{t+h-52} + (x_t - x_{t-52}), t = 59
+        assert forecast[0, h - 1] == pytest.approx(float(X[0, 59 + h - 52] + X[0, 59] - X[0, 59 - 52]))
+    line = torch.arange(60.0)[None] * 0.5 + 3.0  # on a straight line it is exact
+    assert torch.allclose(seasonal_naive_drift(line, 5, period=52), torch.arange(60.0, 65.0)[None] * 0.5 + 3.0)
+    with pytest.raises(ValueError, match="window > period"):
+        seasonal_naive_drift(X[:, :52], 1, period=52)
 
 
-def test_exercise_checkers_accept_the_answer_and_reject_wrong_ones(co2):
-    ns = _checkers(co2)
-    n = len(co2)
-    whole = [float(co2.mean()), float(co2.std())]
-    wrong = {1: [4, 15, 63], 2: [whole, [float(co2[:int(0.85 * n)].mean()), float(co2[:int(0.85 * n)].std())]],
-             3: [w for w in (13, 26, 52, 104) if w != ns["expected_3"]()], 4: ["naive"]}
-    assert ns["expected_1"]() == 31 and ns["expected_4"]() == "seasonal-naive"
-    for k in range(1, 5):
-        check = ns[f"check_exercise_{k}"]
-        assert _printed(check, None) == "not answered yet"
-        assert _printed(check, ns[f"expected_{k}"]()) == "correct"
-        for answer in wrong[k]:
-            assert _printed(check, answer).startswith("not yet"), (k, answer)
+def test_least_squares_forecaster_is_exact_on_an_ar_process_with_drift():
+    g = torch.Generator().manual_seed(0)
+    x = [0.0, 0.0]
+    for _ in range(400):  # differences follow an AR(1) with drift 0.1: exactly the model's form at window 2
+        x.append(x[-1] + 0.1 + 0.5 * (x[-1] - x[-2]))
+    series = torch.tensor(x) + 1e-9 * torch.randn(len(x), generator=g)
+    X, Y = make_windows(series, 2, 1)
+    forecast = least_squares_forecaster(X[:300], Y[:300])
+    assert (forecast(X[300:]) - Y[300:]).abs().max() < 1e-3
+
+
+def test_holt_winters_forecasts_come_from_the_past_only(co2):
+    train_end = int(0.70 * len(co2))
+    hw = HoltWinters(co2, train_end)
+    later = co2.copy()
+    later.iloc[train_end + 100:] += 50.0  # change the future: earlier forecasts must not move
+    hw_later = HoltWinters(later, train_end)
+    a, b = hw.forecast(4, train_end, train_end + 100), hw_later.forecast(4, train_end, train_end + 100)
+    assert a.shape == (100 - 4 + 1, 4) and torch.allclose(a[:-4], b[:-4])  # rows whose origin is before the change
+    assert hw.params == hw_later.params  # fitted on the training part only
+    X, Y = make_windows(co2, 53, 1, train_end, train_end + 100)
+    assert (hw.forecast(1, train_end, train_end + 100) - Y).abs().mean() < (naive(X) - Y).abs().mean()
+
+
+def test_tune_keeps_the_lowest_validation_score_and_every_trial():
+    fitted = []
+
+    def fit_one(window, lr):
+        fitted.append((window, lr))
+        return abs(window - 52) + lr, f"model {window} {lr}"
+
+    grid = [dict(window=w, lr=lr) for w in (26, 52, 104) for lr in (0.1, 0.01)]
+    setting, model, trials = tune(fit_one, grid)
+    assert setting == dict(window=52, lr=0.01) and model == "model 52 0.01"
+    assert len(fitted) == len(trials) == 6 and trials[0] == dict(window=26, lr=0.1, val_mae=pytest.approx(26.1))
+    with pytest.raises(ValueError, match="at least one"):
+        tune(fit_one, [])
+
+
+def test_conformal_halfwidth_is_the_right_order_statistic_and_covers():
+    errors = torch.arange(1.0, 11.0)  # n = 10
+    assert conformal_halfwidth(errors, 0.8) == 9.0  # ceil(11 * 0.8) = 9th smallest
+    assert conformal_halfwidth(-errors, 0.5) == 6.0  # absolute values
+    with pytest.raises(ValueError, match="too few"):
+        conformal_halfwidth(errors, 0.95)  # ceil(11 * 0.95) = 11 > 10
+    g = torch.Generator().manual_seed(0)
+    cal, new = torch.randn(2000, generator=g), torch.randn(20000, generator=g)  # exchangeable errors
+    q = conformal_halfwidth(cal, 0.9)
+    assert 0.88 < float((new.abs() <= q).float().mean()) < 0.93
+
+
+def test_block_bootstrap_interval_of_a_mean():
+    assert block_bootstrap_ci([0.5] * 60, block=10) == (0.5, 0.5)
+    g = torch.Generator().manual_seed(0)
+    d = (torch.randn(400, generator=g) + 0.3).numpy()
+    low, high = block_bootstrap_ci(d, block=20, draws=2000)
+    assert low < 0.3 < high and high - low < 0.5  # about the mean +- 2 standard errors (0.1 each)
+    wide = block_bootstrap_ci(d, block=20, draws=2000, level=0.999)
+    assert wide[0] < low and wide[1] > high
+    with pytest.raises(ValueError, match="at least block"):
+        block_bootstrap_ci([1.0, 2.0], block=26)
+
+
+@pytest.mark.parametrize("window", [8, 26, 52, 104])
+def test_doubling_dilations_cover_the_window(window):
+    dilations = doubling_dilations(window)
+    assert dilations[0] == 1 and all(b == 2 * a for a, b in zip(dilations, dilations[1:]))
+    field = CNNForecaster(4, dilations=dilations).receptive_field
+    assert field >= window and (len(dilations) == 1 or 1 + 2 * sum(dilations[:-1]) < window)
 
 
 def test_stored_notebook_is_a_real_run_with_unanswered_exercises():
@@ -283,6 +333,15 @@ def test_stored_notebook_is_a_real_run_with_unanswered_exercises():
 def test_seed_benchmark_runs_and_reports_least_squares_and_each_seed():
     from benchmarks import forecasting
 
-    results = forecasting.main(["--models", "cnn", "--seeds", "0", "1", "--epochs", "0.1", "--size", "4"])
-    assert results["linear (least squares)"]["test_mae"] == pytest.approx(0.3077, abs=1e-3)
-    assert [r["seed"] for r in results["cnn"]["runs"]] == [0, 1] and results["cnn"]["test_mae"] > 0
+    results = forecasting.main(["--models", "cnn", "--seeds", "0", "1", "--epochs", "0.1", "--size", "4",
+                                "--windows", "26", "52", "--lrs", "1e-2", "3e-3"])
+    linear = results["linear (least squares)"]
+    assert linear["setting"] == {"window": 52} and linear["test_mae"] == pytest.approx(0.3077, abs=1e-3)
+    assert [t["window"] for t in linear["trials"]] == [26, 52]
+    runs = results["cnn"]["runs"]
+    assert [r["seed"] for r in runs] == [0, 1] and results["cnn"]["test_mae"] > 0
+    for run in runs:  # four trials each, and the chosen one is the trial with the lowest validation MAE
+        assert len(run["trials"]) == 4
+        best = min(run["trials"], key=lambda t: t["val_mae"])
+        assert run["setting"] == {"window": best["window"], "lr": best["lr"]}
+        assert run["val_mae"] == pytest.approx(best["val_mae"])

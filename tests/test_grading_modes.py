@@ -23,8 +23,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import grading_support as support
 from grading_support import sandbox_flags
-from mini_assignment import fill_answers, source_notebook
+from mini_assignment import CHECKS, fill_answers, source_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "mini"
@@ -34,7 +35,7 @@ NOBODY = 65534
 BWRAP = shutil.which("bwrap")
 
 pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="exchange permissions and the sandbox need Linux"),
-              pytest.mark.timeout(300)]
+              pytest.mark.timeout(900)]
 
 
 # The kernel says where it runs: the sandbox's hostname is "sandbox".
@@ -45,14 +46,8 @@ ANSWERS = {  # student -> (add, mul, expected score)
 }
 
 
-def _env(**extra: str) -> dict:
-    return {**os.environ, "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-            # nbgrader runs `alembic` from PATH: the environment's bin folder must be on it
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
-
-
 def _run(cmd: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env or _env(), capture_output=True, text=True, timeout=240)
+    return subprocess.run(cmd, cwd=cwd, env=env or support.env(), capture_output=True, text=True, timeout=600)
 
 
 def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
@@ -61,7 +56,7 @@ def grade(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def nbgrader(cwd: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "nbgrader", *args], cwd, _env(**({"HOME": str(home)} if home else {})))
+    return _run([sys.executable, "-m", "nbgrader", *args], cwd, support.env(**({"HOME": str(home)} if home else {})))
 
 
 def _answer(nb, student: str):
@@ -97,15 +92,7 @@ def base():
 @pytest.fixture(scope="module")
 def template(base) -> Path:
     """A course with the assignment in solutions/ and released into assignments/ (with its gradebook)."""
-    course = base / "template"
-    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    nb = source_notebook("Grading-modes test assignment")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, course / "solutions" / ASSIGNMENT / NOTEBOOK)
-    done = grade(course, "release", ASSIGNMENT)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return course
+    return support.new_course(base / "template", ASSIGNMENT, source_notebook("Grading-modes test assignment"), CHECKS)
 
 
 def _course(template: Path, root: Path, exchange: Path | None = None) -> Path:
@@ -183,7 +170,7 @@ def test_exchange_round_trip_collect_and_autograde(template, base, unix_students
     assert f"{unix_students['alice']}  3/3 autograded" in done.stdout
     assert f"{unix_students['bob']}    1/3 autograded" in done.stdout
     if not flags:
-        assert "(sandboxed)" in done.stdout
+        assert "(sandboxed, fast mode)" in done.stdout
 
 
 def test_collect_from_a_missing_or_empty_exchange_says_what_to_fix(template, base):
@@ -252,7 +239,9 @@ def _nobody_env(home: Path, path_first: Path | None = None) -> dict:
     path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
     return {"HOME": str(home), "USER": "nobody", "LOGNAME": "nobody", "LANG": "C.UTF-8",
             "PATH": f"{path_first}:{path}" if path_first else path,
-            "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+            "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+            "COURSE_GRADING_SECRET": support.SECRET, **({"COURSE_DATA_MIRROR": str(support.SHARED_DATA)}
+                                                        if support.SHARED_DATA.is_dir() else {})}
 
 
 def _nobody_course(template: Path, root: Path) -> Path:
@@ -302,7 +291,7 @@ def test_ordinary_user_grades_sandboxed_or_is_told_to_use_no_sandbox(template, b
     done = _grade_as(prefix, env, course, "autograde", ASSIGNMENT, "--timeout=20")
     if _userns_works(prefix, env):  # this box: unprivileged user namespaces are allowed
         assert done.returncode == 0, done.stdout + done.stderr
-        assert "(sandboxed)" in done.stdout
+        assert "(sandboxed, fast mode)" in done.stdout
         assert _scores(course) == {"alice": 3.0}, done.stdout
         assert "WHO sandbox 65534" in _outputs(course, "alice")  # in the sandbox, as the grader's uid
         assert (course / "autograded" / "alice" / ASSIGNMENT / NOTEBOOK).stat().st_uid == NOBODY

@@ -27,8 +27,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import grading_support as support
 from grading_support import sandbox_flags
-from mini_assignment import fill_answers, source_notebook
+from mini_assignment import CHECKS, fill_answers, source_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "mini"
@@ -41,28 +42,16 @@ pytestmark = [pytest.mark.skipif(sys.platform != "linux", reason="the grading sa
               pytest.mark.scale, pytest.mark.timeout(900)]
 
 
-def _env(**extra: str) -> dict:
-    return {**os.environ, "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
-
+_env = support.env
 
 
 def grade(course: Path, *args: str, db: str | None = None, wait: bool = True, **env: str):
     """The instructors' CLI, ``python -m grading autograde``, on a temporary course."""
-    cmd = [sys.executable, "-m", "grading", "autograde", ASSIGNMENT, f"--course-dir={course}", *args, *sandbox_flags()]
-    if db:
-        cmd.append(f"--db={db}")
-    if not wait:
-        return subprocess.Popen(cmd, cwd=REPO, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
-    return subprocess.run(cmd, cwd=REPO, env=_env(**env), capture_output=True, text=True, timeout=600)
+    return support.run_cli(course, "autograde", ASSIGNMENT, *args, *sandbox_flags(), db=db, wait=wait, **env)
 
 
 def _cli(course: Path, step: str, *args: str, db: str | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "grading", step, ASSIGNMENT, f"--course-dir={course}", *args]
-    if db:
-        cmd.append(f"--db={db}")
-    return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    return support.run_cli(course, step, ASSIGNMENT, *args, db=db)
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +64,8 @@ def base():
 
 
 def _source_course(folder: Path) -> Path:
-    (folder / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", folder)
-    nb = source_notebook("Grading-at-scale test assignment")
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / "solutions" / ASSIGNMENT / NOTEBOOK)
-    return folder
+    return support.new_course(folder, ASSIGNMENT, source_notebook("Grading-at-scale test assignment"), CHECKS,
+                              release=False)
 
 
 @pytest.fixture(scope="module")
@@ -205,14 +190,11 @@ def test_two_workers_grade_exactly_like_one(one_and_two):
 
 
 def test_same_scores_and_comments_as_plain_nbgrader(one_and_two, template, base):
-    """Plain serial `nbgrader autograde` (sandboxed like ours) records what the parallel run recorded."""
+    """Plain serial `nbgrader autograde` in the course folder (it goes through the same grader) records what the
+    parallel run recorded."""
     course = _class(_copy(template, base / "plain"))
-    script = ("import subprocess, sys\nfrom grading import sandbox\n"
-              f"flags = [] if {bool(sandbox_flags())} else sandbox.nbgrader_args({str(course)!r})\n"
-              f"sys.exit(subprocess.call([sys.executable, '-m', 'nbgrader', 'autograde', {ASSIGNMENT!r}, *flags], "
-              f"cwd={str(course)!r}))")
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    done = support.nbgrader(course, "autograde", ASSIGNMENT, *(["--GradeInSandbox.sandbox=False"] if sandbox_flags() else []),
+                            "--GradeInSandbox.fast=True")
     assert "There was an error processing assignment" in done.stdout + done.stderr  # dan, and only dan
     plain, ours = _gradebook(_sqlite(course)), _gradebook(_sqlite(one_and_two[2][0]))
     assert plain == ours
@@ -228,11 +210,12 @@ def test_hostile_submission_is_stopped_at_the_deadline_alone(template, base):
     start = time.perf_counter()
     result = grade(course, "--workers=2", "--force", f"--deadline={deadline}", "--timeout=3000")
     wall = time.perf_counter() - start
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert re.search(rf"sleepy +FAILED\n +- grading ran past the {deadline} s deadline", result.stdout), result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    # what ran by the deadline is graded: mul's answer (1 point); add's cell was stopped there
+    block = support.summary_block(result.stdout, "sleepy")
+    assert "1/3 autograded" in block and f"the {deadline} s deadline for this notebook passed" in block, block
     assert re.search(r"alice +3/3 autograded", result.stdout), result.stdout
     assert wall < deadline + 300, wall  # bounded by the deadline, not by the 3000 s the submission asked for
-    assert not (course / "autograded" / "sleepy").exists()  # nothing half-graded is left behind
     time.sleep(2)
     leftovers = [p.parent.name for p in Path("/proc").glob("[0-9]*/cwd") if "/autograded/sleepy/" in _readlink(p)]
     assert not leftovers, "processes of the stopped task outlived it: " + " ".join(leftovers)

@@ -24,7 +24,6 @@ import re
 import secrets
 import shutil
 import sqlite3
-import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +31,7 @@ from urllib.parse import quote
 
 import pytest
 
-from hub_support import ARTIFACTS, ASSIGNMENT, COURSE_ID, HUB_VENV, REPO, Deployment, missing_requirements, \
+from hub_support import ARTIFACTS, ASSIGNMENT, COURSE_ID, HUB_VENV, Deployment, missing_requirements, \
     unreachable_for_others
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.access(p, os.X_OK)), None)

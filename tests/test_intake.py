@@ -60,7 +60,7 @@ def test_links_devices_fifos_and_vcs_folders_are_left_out_and_reported(course, t
     assert done.returncode == 0, done.stderr
     got = course / "submitted" / "mallory" / ASSIGNMENT
     files = sorted(str(p.relative_to(got)) for p in got.rglob("*") if not p.is_dir())
-    assert files == ["checkpoints/gru.pt", NOTEBOOK]
+    assert files == ["checkpoints/gru.pt", NOTEBOOK, "timestamp.txt"]  # the hand-in time collect records
     assert not any(p.is_symlink() for p in got.rglob("*"))
     for name in ("checkpoints/stolen.pt: a symbolic link", "relative.ipynb: a symbolic link", "loop: a symbolic link",
                  "zero.pt: a symbolic link -> /dev/zero", "dir_link: a symbolic link", "pipe: a FIFO",

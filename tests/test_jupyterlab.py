@@ -128,6 +128,9 @@ def test_make_lab_passes_lab_args_through():
     result = subprocess.run(
         ["make", "-n", "lab", "LAB_ARGS=--no-browser --port=8899"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        # not the VENV=... of a `make test VENV=...` around this test (make passes it on in MAKEFLAGS)
+        # nor the VENV that make exports to its recipes' environment (CI's `make test VENV=.venv-3.13`)
+        env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "VENV", "PYTHON")},
     )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if re.search(r"\bjupyter lab\b", line)]
@@ -138,3 +141,20 @@ def test_make_lab_passes_lab_args_through():
     assert re.match(rf'^PATH="{venv_bin}:\$PATH" \.venv/bin/jupyter lab ', lines[0]), lines[0]
     assert "--notebook-dir=." in lines[0]  # opens at the repository root
     assert "--no-browser --port=8899" in lines[0]
+
+
+@pytest.mark.timeout(START_TIMEOUT_S + 30)
+def test_the_course_turns_off_jupyters_news_popup_and_update_check(lab):
+    """jupyter-config/overrides.d/rnn-course.json, installed into the environment, is what JupyterLab serves."""
+    installed = Path(sys.prefix) / "share/jupyter/lab/settings/overrides.d/rnn-course.json"
+    assert installed.is_file(), f"{installed} is missing: `make setup` copies it there (pip install . installs it)"
+    assert installed.read_text() == (REPO_ROOT / "jupyter-config/overrides.d/rnn-course.json").read_text()
+    wait_for_lab(lab)
+    status, _, body = get(lab["port"], "/lab/api/settings/@jupyterlab/apputils-extension:notification", lab["token"])
+    assert status == 200, body[:500]
+    plugin = json.loads(body)
+    defaults = {name: spec["default"] for name, spec in plugin["schema"]["properties"].items()}
+    # Overrides become the schema's defaults; this fresh HOME has no user settings to outvote them. With
+    # fetchNews "none" JupyterLab asks "Would you like to get notified about official Jupyter news?".
+    assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, defaults
+    assert "fetchNews" not in plugin["settings"], plugin["settings"]

@@ -78,11 +78,11 @@ def test_pool_smaller_than_batch():
 
 
 def test_the_measured_bucketing_is_the_one_sentiment_task_trains_with():
-    from helpers.tasks import SentimentTask, _epoch_generator
+    from helpers.tasks import SentimentTask, epoch_seed
     seqs = [[1] * n for n in LENGTHS]
     task = SentimentTask((seqs, [0] * len(seqs)), ([[1]], [0]), batch_size=32)
     seed, epoch = 4, 2
     planned = task._plan(epoch, seed)
     measured = bucketed_batches(LENGTHS, 32, pool_size=32 * task.pool_batches, seed=seed * 1_000_003 + epoch)
-    assert _epoch_generator(seed, epoch).initial_seed() == seed * 1_000_003 + epoch
+    assert epoch_seed(seed, epoch) == seed * 1_000_003 + epoch
     assert [b.tolist() for b in planned] == [b.tolist() for b in measured]

@@ -124,3 +124,16 @@ def test_every_autograded_part_has_visible_tests_and_hidden_checks():
         assert "HIDDEN TESTS" not in cell.source
         assert cell.metadata.nbgrader.locked
         assert checks[cell.metadata.nbgrader.grade_id] == cell.metadata.nbgrader.points
+
+
+def test_the_labs_way_out_of_fast_mode_works_in_a_kernel_started_in_fast_mode(monkeypatch):
+    """The hand-in box's advice: %env COURSE_FAST=0 in a first cell, then Restart and Run All."""
+    from nbclient import NotebookClient
+
+    text = "\n".join(c.source for c in nbformat.read(RELEASE / NOTEBOOK, as_version=4).cells)
+    assert "%env COURSE_FAST=0" in text
+    monkeypatch.setenv("COURSE_FAST", "1")  # the server's environment, which every kernel inherits
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%env COURSE_FAST=0"),
+                                         nbformat.v4.new_code_cell("import helpers\nprint(helpers.fast_mode())")])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert nb.cells[1].outputs[0]["text"].strip() == "False"

@@ -204,7 +204,7 @@ SANDBOX_ENV = {  # low limits for the test machine (the defaults are in grading.
 
 
 def _grade(course: Path, step: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return support.run_cli(course, step, *args, timeout=900, **(env or {}))
+    return support.run_cli(course, step, *args, timeout=2400, **(env or {}))
 
 
 def _attack_prelude(tops: list[str], notebook: str, course_root: str = "") -> str:

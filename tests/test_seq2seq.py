@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from helpers.seq2seq import (BOS, EOS, PAD, STYLES, AdditiveAttention, Encoder, Seq2Seq, Seq2SeqTask, Seq2SeqVocab,
-                             beam_search, char_error_rate, collate, dot_attention, edit_distance, exact_match,
-                             greedy_decode, make_date_data, masked_cross_entropy, pad_batch, reverse_padded,
-                             translate, write_date)
+from helpers.seq2seq import (BOS, EOS, PAD, STYLES, AdditiveAttention, Encoder, ScheduledSamplingTask, Seq2Seq,
+                             Seq2SeqTask, Seq2SeqVocab, accuracy_by_position, beam_search, char_error_rate, collate,
+                             dot_attention, edit_distance, exact_match, greedy_decode, make_date_data,
+                             masked_cross_entropy, pad_batch, reverse_padded, sequence_log_prob, translate, write_date)
 from helpers.train import TrainConfig, train
 
 
@@ -199,32 +199,78 @@ def test_task_trains_with_helpers_train(data):
     assert len(outputs) == 5 and all(isinstance(o, str) for o in outputs)
 
 
-def test_lecture_08_checkers_pass_the_solutions_and_fail_wrong_answers(data, capsys):
-    """The notebook's own checker and solution cells, run on a small untrained model instead of the trained one."""
-    import math
-    from pathlib import Path
+def test_ignore_index_equals_the_mask(data):
+    b = collate(data["train"][:5], data["vocab"])
+    logits = torch.randn(*b["tgt_out"].shape, len(data["vocab"]))
+    ours = masked_cross_entropy(logits, b["tgt_out"], b["tgt_mask"])
+    theirs = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["tgt_out"].reshape(-1), ignore_index=PAD)
+    assert torch.allclose(ours, theirs, atol=1e-6)
 
-    import nbformat
 
-    from helpers.exercises import check
-
-    notebook = Path(__file__).resolve().parents[1] / "lectures" / "08_seq2seq_attention.ipynb"
-    cells = ["".join(c.source) for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
-    checkers = [c for c in cells if "def check_exercise_1" in c]
-    solutions = cells[cells.index(next(c for c in cells if "answer_1 = sum(" in c)):]
-    assert len(checkers) == 1 and len(solutions) == 4
+@pytest.mark.parametrize("attention", [None, "dot"])
+def test_sequence_log_prob_is_the_sum_beam_search_ranks_by(data, attention):
     torch.manual_seed(0)
-    model = Seq2Seq(len(data["vocab"]), embed_dim=8, hidden_size=16, attention="dot").eval()
-    test_src = [s for s, _ in data["test"]]
-    ns = dict(math=math, torch=torch, check=check, models={"dot": model}, vocab=data["vocab"],
-              device=torch.device("cpu"), test_src=test_src, n_dates=[len(t.split()) for _, t in data["test"]],
-              translate=translate,
-              beam_search=beam_search, greedy_decode=greedy_decode, dot_attention=dot_attention)
-    exec(checkers[0].replace("from helpers.exercises import check", ""), ns)
-    for name in ("check_exercise_1", "check_exercise_2", "check_exercise_3", "check_exercise_4"):
-        assert not ns[name](None)  # unanswered
-    exec(next(c for c in cells if "def attention_buggy" in c), ns)  # the exercise with the planted bug
-    for cell in solutions:  # each solution cell asserts its answer passes and a wrong one fails
-        exec(cell, ns)
-    out = capsys.readouterr().out
-    assert out.count("correct") >= 4 and out.count("not yet") == 4
+    vocab = data["vocab"]
+    model = Seq2Seq(len(vocab), embed_dim=8, hidden_size=16, attention=attention).eval()
+    sources = [s for s, _ in data["test"][:4]]
+    outputs = [t for _, t in data["test"][:4]]
+    scores = sequence_log_prob(model, sources, outputs, vocab, batch_size=3)
+    for src, out, score in zip(sources, outputs, scores):  # step by step, one pair at a time
+        enc_out, hidden, mask = model.encode(torch.tensor([vocab.encode(src)]), torch.tensor([len(src)]))
+        total, prev = 0.0, BOS
+        for token in vocab.encode(out) + [EOS]:
+            logits, hidden, _ = model.decoder(torch.tensor([[prev]]), hidden, enc_out, mask)
+            total += logits[0, -1].log_softmax(-1)[token].item()
+            prev = token
+        assert score == pytest.approx(total, abs=1e-4)
+    greedy = translate(model, sources, vocab, max_len=40)  # greedy's own output is at least as likely as a
+    beam = [vocab.decode(beam_search(model, vocab.encode(s), beam_width=4, max_len=40, length_penalty=0.0))
+            for s in sources]  # ... and beam search (no length penalty) finds one at least as likely as greedy's
+    finished = [g for g in greedy if len(g) < 40]
+    for b, g, s in zip(beam, greedy, sources):
+        if g in finished:
+            assert sequence_log_prob(model, [s], [b], vocab)[0] >= sequence_log_prob(model, [s], [g], vocab)[0] - 1e-4
+
+
+def test_accuracy_by_position_teacher_forced_and_free_running(data):
+    torch.manual_seed(0)
+    vocab = data["vocab"]
+    model = Seq2Seq(len(vocab), embed_dim=8, hidden_size=16, attention="dot").eval()
+    pairs = data["test"][:12]
+    forced, free = accuracy_by_position(model, pairs, vocab)
+    longest = max(len(t) for _, t in pairs) + 1
+    assert len(forced) == len(free) == longest
+    assert forced[0] == pytest.approx(free[0])  # both read <s> at the first step: the same prediction
+    assert all(0.0 <= a <= 1.0 for a in forced + free)
+    b = collate(pairs, vocab)  # by hand: the teacher-forced argmax against the target, over the pairs that reach t
+    hits = (model(b["src"], b["src_len"], b["tgt_in"])[0].argmax(-1) == b["tgt_out"]) & b["tgt_mask"]
+    assert forced == pytest.approx((hits.sum(0) / b["tgt_mask"].sum(0)).tolist())
+    own = translate(model, [s for s, _ in pairs], vocab, max_len=longest)
+    first_ok = [o[:1] == t[:1] for o, (_, t) in zip(own, pairs)]
+    assert free[0] == pytest.approx(sum(first_ok) / len(pairs))
+
+
+def test_scheduled_sampling_mixes_in_the_models_own_predictions(data):
+    vocab = data["vocab"]
+    torch.manual_seed(0)
+    model = Seq2Seq(len(vocab), embed_dim=8, hidden_size=16, attention=None)
+    plain = Seq2SeqTask(data["train"], data["val"], vocab, batch_size=16)
+    never = ScheduledSamplingTask(data["train"], data["val"], vocab, batch_size=16, sampling_prob=0.0)
+    always = ScheduledSamplingTask(data["train"], data["val"], vocab, batch_size=16, sampling_prob=1.0)
+    batch = plain.batch(0, 0, 0, "cpu")
+    assert torch.equal(never.loss(model, batch)[0], plain.loss(model, batch)[0])
+    seen = []
+    model.register_forward_hook(lambda mod, args, out: seen.append(args[2].clone()))
+    always.loss(model, batch)
+    first, second = seen  # the predictions pass, then the training pass on the mix
+    assert torch.equal(first, batch["tgt_in"])
+    with torch.no_grad():
+        own = model(batch["src"], batch["src_len"], batch["tgt_in"])[0].argmax(-1)[:, :-1]
+    real = batch["tgt_mask"][:, 1:]
+    assert torch.equal(second[:, 1:][real], own[real]) and torch.equal(second[:, 0], batch["tgt_in"][:, 0])
+    assert torch.equal(second[:, 1:][~real], batch["tgt_in"][:, 1:][~real])  # padding stays padding
+    assert never.signature() != always.signature() and "sampling_prob=1.0" in repr(always)
+    with pytest.raises(ValueError, match="sampling_prob"):
+        ScheduledSamplingTask(data["train"], data["val"], vocab, sampling_prob=1.5)
+    history = train(model, always, TrainConfig(lr=1e-2, max_steps=5, eval_every=None, progress=False, device="cpu"))
+    assert len(history.train_loss) == 5

@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.models import CharRNN, count_parameters
 from helpers.tasks import CharLMTask
 from helpers.train import TrainConfig, train
-from helpers.transformer import CharTransformer, causal_attention
+from helpers.transformer import CharTransformer, causal_attention, sliding_window_loss
 
 
 def test_causal_attention_equals_pytorch():
@@ -56,3 +57,44 @@ def test_trains_on_a_char_lm_task_and_generates():
     assert history.val_loss[-1] < 0.2  # ln 5 = 1.61 for a uniform guess
     out = model.generate(torch.tensor([0, 1, 2]), length=20, temperature=0.5, seed=0)
     assert out.shape == (23,) and out[:3].tolist() == [0, 1, 2]
+
+
+def test_tied_head_shares_the_embedding_and_survives_a_round_trip():
+    tied = CharTransformer(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8, tie_weights=True)
+    untied = CharTransformer(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    assert tied.head.weight is tied.embed.weight and untied.head.weight is not untied.embed.weight
+    assert count_parameters(untied) - count_parameters(tied) == 11 * 8
+    copy = CharTransformer(**tied.config)
+    copy.load_state_dict(tied.state_dict())
+    assert copy.head.weight is copy.embed.weight and torch.equal(copy.head.weight, tied.embed.weight)
+
+
+@pytest.mark.parametrize("make", [lambda: CharTransformer(7, block_size=10, n_layer=1, n_head=1, n_embd=8),
+                                  lambda: CharRNN(7, embed_dim=4, hidden_size=8)])
+def test_sliding_window_scores_each_character_from_the_same_context(make):
+    torch.manual_seed(0)
+    model = make().eval()
+    ids = torch.randint(0, 7, (57,))
+    context, stride = 10, 4
+    total, count = 0.0, 0
+    for start in range(0, len(ids) - context, stride):  # one window at a time, from a zero state
+        window = ids[start: start + context + 1]
+        logits, _ = model(window[None, :-1], None)
+        total += F.cross_entropy(logits[0, -stride:], window[-stride:], reduction="sum").item()
+        count += stride
+    assert sliding_window_loss(model, ids, context, stride, batch_size=3) == pytest.approx(total / count, rel=1e-5)
+    assert model.training is False
+    with pytest.raises(ValueError, match="stride <= context"):
+        sliding_window_loss(model, ids, context=4, stride=5)
+
+
+def test_benchmark_gives_both_models_the_same_trials_and_scores():
+    from benchmarks import transformer_vs_lstm
+
+    result = transformer_vs_lstm.main(["--device", "cpu", "--seconds", "0", "--steps", "2", "--lrs", "1e-3", "3e-3",
+                                       "--seq-len", "16", "--batch-size", "8", "--n-layer", "1", "--n-head", "1",
+                                       "--n-embd", "8", "--eval-batches", "1", "--lengths", "16", "--json"])
+    for r in result["models"].values():
+        assert set(r["trials"]) == {"0.001", "0.003"} and r["steps"] == 2
+        assert f"{r['lr']:g}" == min(r["trials"], key=r["trials"].get) and 0 < r["report_same_context"] < 10
+        assert 0 < r["report_own_way"] < 10 and r["step_seconds_by_length"][16] > 0
