@@ -348,14 +348,31 @@ def dotted_names_reachable(sources: list[str], name: str) -> set[str] | None:
             continue
         seen.add(current)
         for top in defs[current]:
+            if isinstance(top, (ast.Import, ast.ImportFrom)):
+                found.update(_imported(top, current))  # only what binds this name: import torch.autograd binds torch
+                continue
             local = _bound(top) if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else set()
             for node in ast.walk(top):
                 if isinstance(node, ast.Name) and node.id not in local:
                     todo.append(node.id)
                 elif isinstance(node, ast.Attribute):
                     found.add(_dotted(node))
-                elif isinstance(node, ast.Import):
-                    found.update(a.name for a in node.names)
-                elif isinstance(node, ast.ImportFrom):
-                    found.update(f"{node.module}.{a.name}" if node.module else a.name for a in node.names)
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    found.update(_imported(node))
     return found
+
+
+def _imported(node: ast.Import | ast.ImportFrom, name: str | None = None) -> set[str]:
+    """What an import binds, as dotted names (``torch.func.grad``), or only the binding of ``name``."""
+    out = set()
+    for a in node.names:
+        bound = a.asname or a.name.split(".")[0]
+        if name is not None and bound != name:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            out.add(f"{node.module}.{a.name}" if node.module else a.name)
+        else:
+            # at the top level, import torch.autograd stands for torch when torch is followed; inside a function
+            # (name None), the import itself says what the function uses
+            out.add(a.name if a.asname or name is None else bound)
+    return out
