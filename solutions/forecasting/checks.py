@@ -6,6 +6,17 @@ Part E reads the submitted checkpoint: the judge rebuilds the model with the cou
 (helpers.forecasting), measures it on the validation and test months of the Niño 1+2 series, and
 compares it with its own baselines. Each part uses its own inputs, so one part's mistake costs
 nothing in another.
+
+What this lab cannot detect (say so to colleagues; a person reading the notebook is the answer):
+- Weights tuned on the validation or test months. The series ships with statsmodels, so every month is on
+  the student's disk. A checkpoint whose stored validation loss its own weights contradict is flagged
+  (re-measured here); weights trained on the test months alone, with an honest history of the training
+  run before that, are not.
+- Settings chosen by looking at the test MAE (the notebook measures it once, but nothing stops a loop).
+- Part A's choice is graded by hand: DIFFERENCE only changes ForecastTask's encoding, and either value
+  can beat the baselines.
+- The best baseline here is naive (seasonal-naive with drift is worse on this series); a model that beats
+  it may still not beat a linear autoregression. Part G asks about that, by hand.
 """
 from __future__ import annotations
 
