@@ -249,13 +249,14 @@ def _checkpoint(ctx):
     try:
         ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         state = ckpt["best"]["model"] if ckpt.get("finished") and ckpt.get("best") else ckpt["model"]
+        assert isinstance(ckpt["history"], dict) and isinstance(ckpt["settings"], dict)
         return ckpt, state, ckpt["settings"], ckpt.get("model_config"), ckpt["history"]
     except Exception:  # noqa: BLE001 - anything that is not one of the course's checkpoints
         raise Fail(f"{folder}/forecaster.pt could not be loaded as a training checkpoint of this course") from None
 
 
 def _rebuild(ctx):
-    """(model, task, history) from the checkpoint, with the course's classes; Fail saying what does not fit."""
+    """(model, task, checkpoint) from the submitted file, with the course's classes; Fail saying what does not fit."""
     import torch
 
     from helpers import forecasting
@@ -286,7 +287,7 @@ def _rebuild(ctx):
         raise Fail(f"the checkpoint's weights do not fit a {name} with its stored settings: rebuild with the course's "
                    "class, unchanged") from None
     model.eval()
-    return model, task, history
+    return model, task, ckpt
 
 
 def _mae(pred, Y) -> float:
@@ -302,16 +303,22 @@ def _baselines(values, start, stop):
     return {"naive": _mae(X[:, -1:], Y), "seasonal naive + drift": _mae(_reference_snd(X, 1, PERIOD).float(), Y)}
 
 
-def _honest_history(model, task, history, ctx) -> None:
+def _honest_history(model, task, ckpt, ctx) -> None:
     """Flag a history whose validation loss the checkpoint's own weights do not give (no honest run writes one)."""
     import math as m
 
+    history = ckpt["history"]
     steps, train_loss = history.get("steps") or [], history.get("train_loss") or []
     expect(len(train_loss) > 1 and len(steps) == len(train_loss), "the checkpoint's history has no training steps")
     val_steps, val_loss = history.get("val_steps") or [], history.get("val_loss") or []
     expect(val_loss, "the checkpoint's history has no validation loss: train with keep_best=True and eval_every")
+    if not ckpt.get("finished") and val_steps[-1] != ckpt.get("step"):
+        return  # an interrupted run: its weights are newer than its last validation, so nothing to compare
     best = history.get("best_step")
-    claimed = float(val_loss[val_steps.index(best)] if best in val_steps else val_loss[-1])
+    try:
+        claimed = float(val_loss[val_steps.index(best)] if best in val_steps else val_loss[-1])
+    except (TypeError, ValueError, IndexError):
+        raise Fail("the checkpoint's history could not be read") from None
     n_batches = m.ceil(len(task.windows("val")[0]) / task.batch_size)
     measured = [task.evaluate(model, k)["val_loss"] for k in (None, *range(1, n_batches + 1))]
     nearest = min(measured, key=lambda v: abs(v - claimed))
@@ -322,13 +329,13 @@ def _honest_history(model, task, history, ctx) -> None:
 def judge_forecaster(inputs, answer, ctx):
     import torch
 
-    model, task, history = _rebuild(ctx)
+    model, task, ckpt = _rebuild(ctx)
     values = task.values
     X, Y = task.windows("val")
     with torch.no_grad():
         val = _mae(task.predict(model, X), Y)
     expect(math.isfinite(val), "the checkpoint's forecasts on the validation months are not finite")
-    _honest_history(model, task, history, ctx)
+    _honest_history(model, task, ckpt, ctx)
     base = _baselines(values, task.train_end, task.val_end)
     best_name = min(base, key=base.get)
     expect(val < base[best_name], f"the checkpoint's validation MAE, measured by the grader, is {val:.3f} °C: it does "
