@@ -20,7 +20,6 @@ from __future__ import annotations
 import html as html_module
 import json
 import re
-import shutil
 
 import nbformat
 import pytest
@@ -92,22 +91,15 @@ def _forge(reference, target) -> None:
 
 
 @pytest.fixture(scope="module")
-def folder():
-    """This module's own folder under /tmp (every user can walk into it), removed when the module is done."""
-    path = support.shared_folder("rnn-lab-forecasting-")
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def reference(module_folder):
+    return support.run_reference(module_folder / "reference", support.env(), source=SOURCE,
+                                 checkpoints=("forecaster.pt",))
 
 
 @pytest.fixture(scope="module")
-def reference(folder):
-    return support.run_reference(folder / "reference", support.env(), source=SOURCE, checkpoints=("forecaster.pt",))
-
-
-@pytest.fixture(scope="module")
-def graded(folder, reference):
+def graded(module_folder, reference):
     """The lab released, every submission of the module docstring, one autograde run."""
-    course = support.lab_course(folder / "course", lab=LAB)
+    course = support.lab_course(module_folder / "course", lab=LAB)
     solved = nbformat.read(reference / NOTEBOOK, as_version=4)
     blank = support.released(course, LAB)
     support.submit(course, "alice", LAB, solved, checkpoints=reference)
