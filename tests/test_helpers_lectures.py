@@ -90,7 +90,7 @@ def test_each_public_helper_names_its_lectures(module_name, users):
     problems = []
     for name, obj in _public(module):
         doc, where = inspect.getdoc(obj) or "", f"helpers.{module_name}.{name}"
-        last = doc.strip().splitlines()[-1].strip() if doc.strip() else ""
+        last = " ".join(doc.strip().split("\n\n")[-1].split())  # the last paragraph, which may wrap
         used = users.get(id(obj))
         if used and last != line_for(used):
             problems.append(f"{where}: the notebooks that import it want the last docstring line {line_for(used)!r}")
