@@ -40,7 +40,10 @@ def _clean(node) -> str:
 
 
 def tex_to_mathml(tex: str, display: bool = False) -> str:
-    """MathML for ``tex`` (without its $ signs); on a formula it cannot convert, the TeX itself in <code>."""
+    """MathML for ``tex`` (without its $ signs); on a formula it cannot convert, the TeX itself in <code>.
+
+    Used by render_markdown (every lecture, the labs).
+    """
     from bs4 import BeautifulSoup
     from latex2mathml.converter import convert
 
@@ -61,7 +64,10 @@ def tex_to_mathml(tex: str, display: bool = False) -> str:
 
 
 def renderer_class():
-    """nbconvert's Markdown renderer with math drawn as MathML (imported late: nbconvert is heavy)."""
+    """nbconvert's Markdown renderer with math drawn as MathML (imported late: nbconvert is heavy).
+
+    Used by render_markdown (every lecture, the labs).
+    """
     from nbconvert.filters.markdown_mistune import IPythonRenderer
 
     class MathMLRenderer(IPythonRenderer):
@@ -79,7 +85,10 @@ def renderer_class():
 
 def render_markdown(source: str, *, attachments=None, path: str = "", embed_images: bool = False,
                     anchor_link_text: str = "¶") -> str:
-    """Markdown (a notebook cell's) to HTML, as nbconvert renders it but with MathML for the math."""
+    """Markdown (a notebook cell's) to HTML, as nbconvert renders it but with MathML for the math.
+
+    Used by helpers.export (every lecture, the labs).
+    """
     from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
     renderer = renderer_class()(escape=False, attachments=attachments or {}, embed_images=embed_images, path=path,
