@@ -15,8 +15,9 @@ TEST_WORKERS ?= 2
 # spin against each other (lecture 05's fast training ran into its time caps). An OMP_NUM_THREADS you set wins.
 TEST_THREADS ?= 1
 # instructors-only
-# Instructor commands (see the README): the assignment and extra grading flags.
-ASSIGNMENT ?= sherlock_rnn_vs_gru
+# Instructor commands (see the README): the lab (`all`: every lab, each in turn; collect takes one lab, or all
+# with GRADE_ARGS=--exchange) and extra grading flags.
+ASSIGNMENT ?= all
 GRADE_ARGS ?=
 # /instructors-only
 

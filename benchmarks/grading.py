@@ -63,8 +63,9 @@ def reference_submission(workdir: Path, fast: bool = False, code: Path = REPO) -
     return folder
 
 
-def _run(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+def _run(cmd: list[str], env: dict, code: Path = REPO) -> subprocess.CompletedProcess:
+    # cwd=code: `python -m grading` imports from the working folder first, before PYTHONPATH
+    return subprocess.run(cmd, cwd=code, env=env, capture_output=True, text=True)
 
 
 def released_course(course: Path, env: dict, code: Path = REPO) -> Path:
@@ -73,7 +74,7 @@ def released_course(course: Path, env: dict, code: Path = REPO) -> Path:
     shutil.copy(code / "nbgrader_config.py", course)
     shutil.copytree(code / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT,
                     ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
-    release = _run(GRADE + ["release", ASSIGNMENT, f"--course-dir={course}"], env)
+    release = _run(GRADE + ["release", ASSIGNMENT, f"--course-dir={course}"], env, code)
     if release.returncode:
         raise SystemExit(release.stdout + release.stderr)
     return course
@@ -85,11 +86,11 @@ def submit_copies(course: Path, reference: Path, n: int) -> None:
         shutil.copytree(reference, course / "submitted" / f"student{i:03d}" / ASSIGNMENT)
 
 
-def autograde(course: Path, env: dict, sandbox: bool = True) -> tuple[float, str]:
+def autograde(course: Path, env: dict, sandbox: bool = True, code: Path = REPO) -> tuple[float, str]:
     """Seconds for one `grading autograde` over every submission, and what it printed."""
     cmd = GRADE + ["autograde", ASSIGNMENT, f"--course-dir={course}"] + ([] if sandbox else ["--no-sandbox"])
     start = time.perf_counter()
-    result = _run(cmd, env)
+    result = _run(cmd, env, code)
     seconds = time.perf_counter() - start
     if result.returncode:
         raise SystemExit(result.stdout[-4000:] + result.stderr[-2000:])
@@ -118,7 +119,7 @@ def main(argv=None) -> None:
         course = released_course(workdir / "course", env, code)
         submit_copies(course, reference_submission(workdir, args.fast, code), args.submissions)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        seconds, stdout = autograde(course, env, sandbox=not args.no_sandbox)
+        seconds, stdout = autograde(course, env, sandbox=not args.no_sandbox, code=code)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         graded = len(re.findall(r"80/80 autograded", stdout))

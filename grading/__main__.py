@@ -50,13 +50,17 @@ def grade(course: Course, assignment: str, args) -> int:
 STEPS = {"release": release, "collect": collect, "autograde": autograde, "feedback": feedback, "export": export,
          "grade": grade, "publish": publish}
 EVERY_LAB = {"release", "autograde", "feedback", "grade"}  # steps that take `all`: each lab in turn
+# collect takes `all` from the exchange (each released lab); a --from folder holds one lab's hand-ins
 
 
 def labs(course: Course, step: str) -> list[str]:
-    """The labs `all` means: every source in solutions/ (release), else every released lab with submissions."""
+    """The labs `all` means: every source in solutions/ (release), every released lab (collect from the exchange),
+    else every released lab with submissions."""
     sources = sorted(p.parent.name for p in course.root.glob("solutions/*/*.ipynb"))
     if step == "release":
         return list(dict.fromkeys(sources))
+    if step == "collect":
+        return [lab for lab in dict.fromkeys(sources) if course.release(lab).is_dir()]
     return [lab for lab in dict.fromkeys(sources) if list(course.submitted().glob(f"*/{lab}"))]
 
 
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=STEPS)
     parser.add_argument("assignment", nargs="?", help="e.g. sherlock_rnn_vs_gru, or `all` (release, autograde, "
-                                                      "feedback, grade: each lab in turn; export always writes every lab)")
+                        "feedback, grade, collect --exchange: each lab in turn; export always writes every lab)")
     parser.add_argument("--course-dir", default=str(DEFAULT_COURSE_DIR), help="course root (default: this repository)")
     parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///<course-dir>/gradebook.db)")
     parser.add_argument("--from", dest="source", help="collect: folder with one sub-folder per student")
@@ -92,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         course = Course.from_args(args)
         if args.assignment != "all":
             return run(course, args.step, args.assignment, args)
-        if args.step not in EVERY_LAB | {"export"}:
-            raise GradingError(f"{args.step} works on one lab at a time: name it, e.g. {args.step} sherlock_rnn_vs_gru")
+        if args.step not in EVERY_LAB | {"export"} and not (args.step == "collect" and args.exchange):
+            raise GradingError(f"{args.step} works on one lab at a time: name it, e.g. {args.step} sherlock_rnn_vs_gru"
+                               + (" (collect --exchange takes all)" if args.step == "collect" else ""))
         if args.step == "export":
             return run(course, "export", None, args)
         todo = labs(course, args.step)

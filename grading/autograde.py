@@ -218,9 +218,8 @@ def grade(run: Run, args) -> None:
         run.results[r.student] = r
         state = "graded" if r.status == "graded" else "FAILED"
         print(f"  [{len(run.results)}/{len(run.todo)}] {r.student}: {state} in {r.seconds:.0f} s", flush=True)
-        with run.log.open("a") as fh:
-            fh.write(f"\n== {r.student}: {r.status} in {r.seconds:.1f} s (CPU {r.cpu_seconds:.1f} s) on {r.worker} ==\n"
-                     f"{clean(r.log)}\n")
+        Course.append_log(run.log, f"\n== {r.student}: {r.status} in {r.seconds:.1f} s (CPU {r.cpu_seconds:.1f} s) "
+                                   f"on {r.worker} ==\n{clean(r.log)}\n")
         writer.put(r)
 
     start = time.perf_counter()
@@ -270,8 +269,7 @@ def report(run: Run) -> int:
             out.notes.append(handed_in(run.course.submitted() / s / run.assignment, lab, run.fast))
     text = summary([run.outcomes[s] for s in run.students], run.assignment, run.seconds)
     print(text)
-    with run.log.open("a") as fh:  # the summary also closes the saved log
-        fh.write("\n" + text + "\n")
+    Course.append_log(run.log, "\n" + text + "\n")  # the summary also closes the saved log
     failed = [o for o in run.outcomes.values() if o.status == "failed"]
     if failed:
         print(f"\n{len(failed)} submission(s) could not be graded and need your attention (listed above as FAILED).")

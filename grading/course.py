@@ -96,6 +96,13 @@ class Course:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    @staticmethod
+    def append_log(log: Path, text: str) -> None:
+        """Add to a run's log; the folder is made again if something removed it (a lost log never stops grading)."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as fh:
+            fh.write(text)
+
     def nbgrader(self, *args: str, log: Path | None = None, echo: bool = True) -> tuple[int, str]:
         """Run ``nbgrader <args>`` on this course; return its exit status and its whole log."""
         cmd = [sys.executable, "-m", "nbgrader", *args,  # not every app knows --course-dir/--db; these it does
@@ -113,6 +120,7 @@ class Course:
         proc.wait()
         text = "".join(lines)
         if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(" ".join(cmd) + "\n\n" + text)
         return proc.returncode, text
 

@@ -130,10 +130,10 @@ class Writer(threading.Thread):
                 self.problems.update(record(self.course, self.assignment, batch, self.files, part))
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)  # nbgrader without kernels: all reaped
                 cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
-                with self.log.open("a") as fh:
-                    fh.write(f"\n== recorded {len(batch)}: {', '.join(r.student for r in batch)} in "
-                             f"{time.perf_counter() - start:.1f} s (CPU {cpu:.1f} s) ==\n" + part.read_text())
-                part.unlink()
+                said = part.read_text() if part.is_file() else "(nbgrader's log was removed)\n"
+                self.course.append_log(self.log, f"\n== recorded {len(batch)}: {', '.join(r.student for r in batch)} "
+                                                 f"in {time.perf_counter() - start:.1f} s (CPU {cpu:.1f} s) ==\n" + said)
+                part.unlink(missing_ok=True)
             except Exception as err:  # noqa: BLE001 - reported in the summary, for every student in the batch
                 for r in batch:
                     self.problems[r.student] = f"recording the grades failed ({type(err).__name__}: {err})"

@@ -41,6 +41,15 @@ def shared_tmp():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def module_folder(shared_tmp, request):
+    """This test module's own folder inside shared_tmp (walkable by the sandbox's uid), removed after it."""
+    folder = shared_tmp / request.module.__name__
+    folder.mkdir(mode=0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def mini_template(shared_tmp) -> Path:
     """A course with the 3-point mini assignment released and no submissions: copy it with mini_course()."""

@@ -19,3 +19,24 @@ def rejected(checker, *args, **kwargs) -> bool:
     line = verdict(checker, *args, **kwargs)
     assert line != "not answered yet", "a wrong answer is an answer"
     return line.startswith("not yet: ") and len(line) > len("not yet: ")
+
+
+def checker_tests(module, right: dict, wrong: dict):
+    """The two tests every lecture's table of answers gets: each checker says ``not answered yet`` to None and
+    ``correct`` to right[n], and rejects each of wrong[n]'s answers (name -> answer) with a hint.
+
+    A test file binds them to module-level names, where pytest finds them:
+    ``test_unanswered_and_right, test_wrong_answer_fails = checker_tests(ex, RIGHT, WRONG)``."""
+    import pytest
+
+    @pytest.mark.parametrize("number", right)
+    def test_unanswered_and_right(number):
+        checker = getattr(module, f"check_exercise_{number}")
+        assert verdict(checker, None) == "not answered yet"
+        assert verdict(checker, right[number]) == "correct"
+
+    @pytest.mark.parametrize("number, why", [(n, why) for n, answers in wrong.items() for why in answers])
+    def test_wrong_answer_fails(number, why):
+        assert rejected(getattr(module, f"check_exercise_{number}"), wrong[number][why]), why
+
+    return test_unanswered_and_right, test_wrong_answer_fails

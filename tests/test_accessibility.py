@@ -317,44 +317,9 @@ def test_feedback_figures_have_descriptions(graded_course):
 @pytest.fixture(scope="module")
 def formgrader(graded_course, tmp_path_factory):
     """`jupyter lab` serving the graded course (Formgrader inside), on loopback with a token."""
-    import secrets
-    import socket
-    import time
-    import urllib.request
-
     home = tmp_path_factory.mktemp("a11y-home")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    token = secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HOME=str(home),
-               JUPYTER_CONFIG_DIR=str(home / ".jupyter"), JUPYTER_DATA_DIR=str(home / "data"),
-               JUPYTER_RUNTIME_DIR=str(home / "runtime"))
-    command = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               "--notebook-dir=."] + (["--allow-root"] if os.geteuid() == 0 else [])
-    log = open(home / "lab.log", "wb")
-    process = subprocess.Popen(command, cwd=graded_course["course"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not start:\n{(home / 'lab.log').read_text()[-3000:]}")
-                time.sleep(0.5)
-        yield {"url": url, "token": token, **graded_course}
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+    with support.jupyter_server(graded_course["course"], home, args=("--notebook-dir=.",)) as server:
+        yield {"url": server["url"], "token": server["token"], **graded_course}
 
 
 @needs_chromium

@@ -1,9 +1,8 @@
 """Lecture 01's exercise checkers (helpers.exercises.lecture01): right answers pass, each plausible wrong one fails."""
-import pytest
 import torch
 
 from helpers.exercises import lecture01 as ex
-from exercise_support import rejected, verdict
+from exercise_support import checker_tests
 
 
 def fixed_split(y, test_fraction=0.2):
@@ -48,13 +47,4 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_unanswered_and_right(number):
-    checker = getattr(ex, f"check_exercise_{number}")
-    assert verdict(checker, None) == "not answered yet"
-    assert verdict(checker, RIGHT[number]) == "correct"
-
-
-@pytest.mark.parametrize("number, why", [(n, why) for n, wrongs in WRONG.items() for why in wrongs])
-def test_wrong_answer_fails(number, why):
-    assert rejected(getattr(ex, f"check_exercise_{number}"), WRONG[number][why]), why
+test_unanswered_and_right, test_wrong_answer_fails = checker_tests(ex, RIGHT, WRONG)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers.exercises import lecture03 as ex
-from exercise_support import rejected, verdict
+from exercise_support import checker_tests, verdict
 
 
 def truncated(rnn, x, k, detach=True):
@@ -49,16 +49,7 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("number", RIGHT)
-def test_unanswered_and_right(number):
-    checker = getattr(ex, f"check_exercise_{number}")
-    assert verdict(checker, None) == "not answered yet"
-    assert verdict(checker, RIGHT[number]) == "correct"
-
-
-@pytest.mark.parametrize("number, why", [(n, why) for n, wrongs in WRONG.items() for why in wrongs])
-def test_wrong_answer_fails(number, why):
-    assert rejected(getattr(ex, f"check_exercise_{number}"), WRONG[number][why]), why
+test_unanswered_and_right, test_wrong_answer_fails = checker_tests(ex, RIGHT, WRONG)
 
 
 @pytest.mark.parametrize("matrix", [[[0.9, 1.0], [0.0, 0.9]], [[0.9, 1e6], [0.0, 0.9]], [[0.9, 0.0], [3.0, 0.88]],

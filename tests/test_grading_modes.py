@@ -17,7 +17,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -81,12 +80,8 @@ def _outputs(course: Path, student: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def base():
-    """A folder every user can walk into (pytest's own tmp folders are private to root)."""
-    folder = Path(tempfile.mkdtemp(prefix="rnn-grading-modes-", dir="/tmp"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def base(module_folder):
+    return module_folder
 
 
 @pytest.fixture(scope="module")
