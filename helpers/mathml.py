@@ -99,14 +99,20 @@ def render_markdown(source: str, *, attachments=None, path: str = "", embed_imag
 @pass_context
 def markdown2html(context, source: str) -> str:
     """nbconvert's ``markdown2html`` filter with MathML; select it with
-    ``c.HTMLExporter.filters = {"markdown2html": "helpers.mathml.markdown2html"}``."""
+    ``c.HTMLExporter.filters = {"markdown2html": "helpers.mathml.markdown2html"}``.
+
+    Used by helpers.export and nbgrader's feedback (nbgrader_config.py): every lecture, the labs.
+    """
     cell = context.get("cell", {})
     path = context.get("resources", {}).get("metadata", {}).get("path", "")
     return render_markdown(source, attachments=cell.get("attachments", {}), path=path)
 
 
 def latex2mathml(source: str) -> str:
-    """A ``text/latex`` output ('$x^2$', '$$...$$' or a bare environment) as MathML."""
+    """A ``text/latex`` output ('$x^2$', '$$...$$' or a bare environment) as MathML.
+
+    Used by helpers.export's exporter (every lecture, the labs).
+    """
     text = source.strip()
     display = text.startswith("$$") or text.startswith("\\[") or text.startswith("\\begin")
     text = re.sub(r"^(\$\$|\$|\\\[|\\\()|(\$\$|\$|\\\]|\\\))$", "", text)

@@ -76,7 +76,7 @@ WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 needs_chromium = support.needs_chromium
 # Lectures whose figures still wait for their authors' descriptions (helpers.plots.show(fig, alt=...)). Strict:
 # once a lecture's figures are all described its test passes, and pytest says to take it off this list.
-AWAITING_DESCRIPTIONS = {"07_time_series_forecasting", "08_seq2seq_attention"}
+AWAITING_DESCRIPTIONS: set[str] = set()  # every lecture describes its figures
 LAB_AWAITING_DESCRIPTIONS = False  # Part H ends with show(fig, alt=...), written by the student
 
 

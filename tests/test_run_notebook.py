@@ -149,3 +149,12 @@ def test_the_sandboxed_kernel_answers_too(tmp_path):
         assert answered == {0: None} and answer_of(q) == [9]
     finally:
         sandbox.drop_run_folder(kernel)
+
+
+def test_what_the_kernel_writes_to_its_own_stdout_and_stderr_never_reaches_the_grader(tmp_path, capfd):
+    nb = notebook("import os\nos.write(1, b'\\xff\\x1b[2J raw-out')\nos.write(2, b'\\xfe\\x1b]0;pwned\\x07 raw-err')\n"
+                  "print('printed')")
+    runner, _ = run(tmp_path, nb)
+    captured = capfd.readouterr()
+    assert "raw-out" not in captured.out + captured.err and "raw-err" not in captured.out + captured.err
+    assert any("printed" in o.get("text", "") for o in nb.cells[0].outputs)  # a cell's own output still comes back
