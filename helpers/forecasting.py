@@ -408,6 +408,8 @@ class HoltWinters:
 
     The fitted smoothing parameters and initial states are then run over the whole series, so the forecast made at
     week ``t`` uses the weeks up to ``t`` (the known past) and parameters that never saw a validation or test week.
+
+    Used in lecture 07.
     """
 
     def __init__(self, series, train_end: int, period: int = 52, damped: bool = False):
@@ -449,7 +451,7 @@ def tune(fit_one, grid):
     ``fit_one(**setting)`` returns ``(validation MAE, fitted model)``. Returns the best setting, its fitted model and
     a list of every trial (the setting and its validation MAE). The test part plays no role in the choice.
 
-    Used by benchmarks.forecasting (lecture 07).
+    Used in lecture 07.
     """
     trials, best = [], None
     for setting in grid:
@@ -467,6 +469,8 @@ def conformal_halfwidth(val_errors, coverage: float = 0.9) -> float:
 
     ``forecast ± halfwidth`` covers a new target with probability at least ``coverage`` when the new error is
     exchangeable with the validation errors (on a drifting series that is an assumption, so measure it on test).
+
+    Used in lecture 07.
     """
     errors = np.sort(np.abs(np.asarray(val_errors, dtype=float)).ravel())
     check_number("coverage", coverage, above=0, below=1)
@@ -480,7 +484,7 @@ def conformal_halfwidth(val_errors, coverage: float = 0.9) -> float:
 def doubling_dilations(window: int, kernel_size: int = 3) -> tuple:
     """Dilations 1, 2, 4, ... doubled until the receptive field ``1 + (k - 1) * sum(d)`` covers ``window`` steps.
 
-    Used by benchmarks.forecasting (lecture 07).
+    Used in lecture 07.
     """
     check_int("window", window)
     dilations = [1]
@@ -493,7 +497,7 @@ def block_bootstrap_ci(d, block: int = 26, draws: int = 10_000, level: float = 0
     """Percentile interval of the mean of ``d`` (e.g. one model's errors minus another's, week by week) from a
     moving-block bootstrap: resampling blocks of ``block`` consecutive values keeps their correlation in time.
 
-    Used in the lab forecasting.
+    Used in lectures 07 and 08, and the lab forecasting.
     """
     d = np.asarray(d, dtype=float)
     check_int("block", block)

@@ -509,7 +509,11 @@ class Seq2SeqTask:
 
 @torch.no_grad()
 def sequence_log_prob(model: Seq2Seq, sources, outputs, vocab: Seq2SeqVocab, batch_size: int = 256) -> list[float]:
-    """log p(output + ``</s>`` | source) under ``model`` for each (source, output) string pair: what beam search maximises."""
+    """log p(output + ``</s>`` | source) under ``model`` for each (source, output) string pair: what beam search
+    maximises.
+
+    Used in lecture 08.
+    """
     device = next(model.parameters()).device
     scores = []
     for start in range(0, len(sources), batch_size):
@@ -526,6 +530,8 @@ def accuracy_by_position(model: Seq2Seq, pairs, vocab: Seq2SeqVocab) -> tuple[li
 
     The gap between the two is exposure bias: at inference the model reads its own earlier mistakes, which
     training with teacher forcing never showed it.
+
+    Used in lecture 08.
     """
     device = next(model.parameters()).device
     b = collate(pairs, vocab)
@@ -545,6 +551,8 @@ class ScheduledSamplingTask(Seq2SeqTask):
     """``Seq2SeqTask`` whose decoder reads its own prediction instead of the true previous character with
     probability ``sampling_prob`` (scheduled sampling, Bengio et al. 2015, in its parallel form: Duckworth et al.
     2019). A first teacher-forced pass without gradients gives the predictions; a second pass trains on the mix.
+
+    Used in lecture 08.
     """
 
     def __init__(self, train_pairs, val_pairs, vocab: Seq2SeqVocab, batch_size: int = 64, sampling_prob: float = 0.25):

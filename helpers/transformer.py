@@ -75,7 +75,9 @@ class Block(nn.Module):
 class CharTransformer(nn.Module):
     """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary.
 
-    Used in lecture 08. ``tie_weights=True`` makes the head share the token embedding's matrix, as nanoGPT (and GPT-2) do.
+    ``tie_weights=True`` makes the head share the token embedding's matrix, as nanoGPT (and GPT-2) do.
+
+    Used in lectures 08 and 09.
     """
 
     def __init__(self, vocab_size: int, block_size: int = 128, n_layer: int = 4, n_head: int = 4,
@@ -145,7 +147,10 @@ class CharTransformer(nn.Module):
 def sliding_window_losses(model, ids: torch.Tensor, context: int = 128, stride: int = 64,
                           batch_size: int = 64) -> torch.Tensor:
     """Cross-entropy of every scored character, ``[windows, stride]``: the window-by-window losses behind
-    ``sliding_window_loss``, so two models scored on the same windows can be compared pairwise (lecture 08)."""
+    ``sliding_window_loss``, so two models scored on the same windows can be compared pairwise (lecture 08).
+
+    Used in lecture 08.
+    """
     check_int("context", context)
     check_int("stride", stride)
     if stride > context or len(ids) < context + 1:
@@ -172,5 +177,7 @@ def sliding_window_loss(model, ids: torch.Tensor, context: int = 128, stride: in
 
     Windows of ``context`` ids start every ``stride`` ids; each scores only its last ``stride`` predictions, and a
     recurrent model starts each window from a zero state. So an LSTM and a Transformer get exactly the same context.
+
+    Used in lecture 08.
     """
     return sliding_window_losses(model, ids, context, stride, batch_size).double().mean().item()
