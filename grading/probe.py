@@ -220,7 +220,9 @@ class Notebook:
     """The student's names as attributes: ``nb.make_batches``; a name the notebook lacks is a ``Missing``.
 
     Names the question is known to use are read as they stood right after its test cell ran (the
-    cell's snapshot), as nbgrader's own tests would have seen them; other names as they stand now.
+    cell's snapshot), as nbgrader's own tests would have seen them. While such a question runs, the
+    namespace itself is the one its test cell saw (see answer()), so the student's functions read their
+    globals as they stood then too. A question of no test cell reads names as they stand now.
     """
 
     def __init__(self, namespace: dict, snapshot: tuple | None = None):
@@ -237,13 +239,15 @@ class Notebook:
 
 
 def remember(cell: str, names: list) -> None:
-    """Right after a test cell ran: keep the objects its questions will call (the kernel runs this)."""
+    """Right after a test cell ran: keep the objects its questions will call, and the whole namespace their
+    code reads its globals from (a shallow copy: references, no objects copied). The kernel runs this."""
     import sys
     import types
 
     ns = sys.modules["IPython"].get_ipython().user_ns
     store = sys.modules.setdefault(SNAPSHOTS, types.ModuleType(SNAPSHOTS))
-    store.__dict__[cell] = ({n: dict.__getitem__(ns, n) for n in names if dict.__contains__(ns, n)}, tuple(names))
+    store.__dict__[cell] = ({n: dict.__getitem__(ns, n) for n in names if dict.__contains__(ns, n)}, tuple(names),
+                            dict.copy(ns))
 
 
 def attempt(fn, *args, **kwargs):
@@ -280,12 +284,22 @@ def answer(folder: str, ask_source: str, cell: str = "") -> None:
     shell = sys.modules["IPython"].get_ipython()
     inputs = decode(read("in.json"), read("in.safetensors"))
     scope = {"attempt": attempt, "Missing": Missing, "Raised": Raised, "__name__": "__grader_question__"}
+    ns = shell.user_ns
+    live = dict.copy(ns)
     try:
         exec(compile(ask_source, "<grader's question>", "exec"), scope)
         snapshot = getattr(sys.modules.get(SNAPSHOTS), cell, None) if cell else None
-        value = scope["ask"](Notebook(shell.user_ns, snapshot), inputs)
+        if snapshot is not None and len(snapshot) > 2:
+            # the student's functions read their globals from ns: give them the namespace their test cell saw,
+            # so that a later cell (from torch import *, a helper redefined for another part) changes nothing
+            dict.clear(ns)
+            dict.update(ns, snapshot[2])
+        value = scope["ask"](Notebook(ns, snapshot), inputs)
     except BaseException as err:  # noqa: BLE001 - reported as the answer: the check decides
         value = raised(err)
+    finally:
+        dict.clear(ns)
+        dict.update(ns, live)
     try:
         text, tensors = encode(value)
     except TooLarge as err:

@@ -45,13 +45,14 @@ def _secret_lines(root: Path) -> set[str]:
     import nbformat
 
     region = re.compile(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", re.S)
-    secret, public = set(), set()
+    secret, public = set(), []
     for source in (root / "solutions").glob("*/*.ipynb"):
         for cell in nbformat.read(source, as_version=4).cells:
             for body in region.findall(cell.source):
                 secret.update(ln.strip() for ln in body.splitlines() if len(ln.strip()) >= 30)
-            public.update(ln.strip() for ln in region.sub("", cell.source).splitlines())
-    return secret - public
+            public.append(region.sub("", cell.source))
+    public_text = "\n".join(public)  # a line the instructions quote (say, in backticks) is public
+    return {line for line in secret if line not in public_text}
 
 
 def student_text(name: str, text: str) -> str:

@@ -12,9 +12,9 @@ during the questions is kept.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import secrets
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +96,10 @@ class NotebookRun:
                                                               f"{self.cell_timeout} s limit per cell"]},
                               resources={"metadata": {"path": str(self.workdir)}},
                               extra_arguments=["--HistoryManager.hist_file=:memory:"])
-        await self.client.async_start_new_kernel(cwd=str(self.workdir), env=self.env)
+        # The kernel's own stdout and stderr are the student's (os.write(2, ...) reaches them, escape codes and
+        # all): they go nowhere, never to the grader's terminal. What a cell prints still comes back as its output.
+        await self.client.async_start_new_kernel(cwd=str(self.workdir), env=self.env,
+                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await self.client.async_start_new_kernel_client()
 
     async def _stop(self) -> None:
@@ -155,8 +158,9 @@ class NotebookRun:
     async def _execute(self, cell, index: int) -> tuple[bool, str]:
         """Run one cell; (False, why) when the kernel died or hung and must be replaced."""
         left = self.stop_at - time.monotonic()
-        # Rounded up, so that a cell cut short by the deadline ends after it and the run stops there.
-        self.client.timeout = max(1, math.ceil(min(self.cell_timeout, left)))
+        # Rounded down: the cell stops before the deadline's watchdog would kill the kernel (the deadline is then
+        # marked as hit below, since it is what cut the cell short).
+        self.client.timeout = max(1, int(min(self.cell_timeout, left)))
         try:
             await self.client.async_execute_cell(cell, index)
         except DeadKernelError:

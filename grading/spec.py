@@ -41,7 +41,7 @@ from typing import Callable
 from grading.probe import BUILTIN_ERRORS, Missing, Raised, Unsupported
 
 __all__ = ["Check", "Context", "Fail", "value", "tensor", "close", "equal", "expect", "load_checks",
-           "notebook_code", "names_reachable", "Raised", "Missing", "Unsupported"]
+           "notebook_code", "names_reachable", "dotted_names_reachable", "Raised", "Missing", "Unsupported"]
 
 
 class Fail(Exception):
@@ -300,3 +300,79 @@ def names_reachable(sources: list[str], name: str) -> set[str] | None:
         todo += [n for n in used if n in defs]
     return used
 
+
+
+def _dotted(node: ast.Attribute) -> str:
+    """``torch.autograd.grad`` for that attribute chain; a base that is not a name is ``?`` (``?.backward``)."""
+    parts = [node.attr]
+    base = node.value
+    while isinstance(base, ast.Attribute):
+        parts.append(base.attr)
+        base = base.value
+    parts.append(base.id if isinstance(base, ast.Name) else "?")
+    return ".".join(reversed(parts))
+
+
+def _bound(top: ast.AST) -> set[str]:
+    """Names a function or class binds itself (arguments, assignments, loop variables, inner definitions)."""
+    bound: set[str] = set()
+    for node in ast.walk(top):
+        if isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not top:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound
+
+
+def dotted_names_reachable(sources: list[str], name: str) -> set[str] | None:
+    """The attribute chains (``torch.autograd.grad``, ``loss.backward``, ``?.backward``) and imported names
+    (``torch.func.grad`` for ``from torch.func import grad``) used by the notebook's definition of ``name``
+    and by the notebook's own top-level names it refers to (transitively); None when it does not define it.
+
+    Unlike :func:`names_reachable`, a name a function binds itself (an argument, a local variable)
+    is not followed to a top-level name of the same spelling, and a rule can tell a module or a method
+    (``loss.backward()``) from a student's own helper called ``backward``.
+    """
+    defs = _definitions(sources)
+    if not any(isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) for n in defs.get(name, [])):
+        return None
+    found: set[str] = set()
+    todo, seen = [name], set()
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in defs:
+            continue
+        seen.add(current)
+        for top in defs[current]:
+            if isinstance(top, (ast.Import, ast.ImportFrom)):
+                found.update(_imported(top, current))  # only what binds this name: import torch.autograd binds torch
+                continue
+            local = _bound(top) if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else set()
+            for node in ast.walk(top):
+                if isinstance(node, ast.Name) and node.id not in local:
+                    todo.append(node.id)
+                elif isinstance(node, ast.Attribute):
+                    found.add(_dotted(node))
+                elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                    found.update(_imported(node))
+    return found
+
+
+def _imported(node: ast.Import | ast.ImportFrom, name: str | None = None) -> set[str]:
+    """What an import binds, as dotted names (``torch.func.grad``), or only the binding of ``name``."""
+    out = set()
+    for a in node.names:
+        bound = a.asname or a.name.split(".")[0]
+        if name is not None and bound != name:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            out.add(f"{node.module}.{a.name}" if node.module else a.name)
+        else:
+            # at the top level, import torch.autograd stands for torch when torch is followed; inside a function
+            # (name None), the import itself says what the function uses
+            out.add(a.name if a.asname or name is None else bound)
+    return out

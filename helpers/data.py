@@ -381,7 +381,7 @@ def clean_text(text: str) -> str:
 def load_text(name: str) -> str:
     """The text of a data set, cleaned with :func:`clean_text`.
 
-    Used in lectures 01, 02, 06 and 08, and the lab.
+    Used in lectures 01, 02, 06, 08 and 09, and the lab sherlock_rnn_vs_gru.
     """
     dataset = _dataset(name)
     if "text" not in dataset.files:

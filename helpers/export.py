@@ -22,7 +22,10 @@ PRIORITY = ["text/html", "text/markdown", "text/latex", "image/png", "image/jpeg
 
 
 def exporter():
-    """nbconvert's HTMLExporter with the course's template (helpers/templates/course_html) and MathML."""
+    """nbconvert's HTMLExporter with the course's template (helpers/templates/course_html) and MathML.
+
+    Used by export_notebook and the accessibility tests (every lecture, the labs).
+    """
     from jinja2 import pass_context
     from nbconvert import HTMLExporter
     from traitlets.config import Config
@@ -63,7 +66,10 @@ def _relink(page: str) -> str:
 
 
 def export_notebook(nb, name: str, path: str = "") -> tuple[str, int]:
-    """One notebook node as an HTML page; also the number of images with no description."""
+    """One notebook node as an HTML page; also the number of images with no description.
+
+    Used by export_file (every lecture, the labs).
+    """
     nb.metadata.setdefault("title", _title(nb, name))
     nb.metadata.pop("widgets", None)  # live widgets need a widget manager from a CDN; their stored views stand in
     page, _ = exporter().from_notebook_node(nb, resources={"metadata": {"name": name, "path": path}})
@@ -71,7 +77,10 @@ def export_notebook(nb, name: str, path: str = "") -> tuple[str, int]:
 
 
 def export_file(source: Path) -> tuple[str, int]:
-    """A .ipynb or .md file as an HTML page (a Markdown page becomes a notebook of one Markdown cell)."""
+    """A .ipynb or .md file as an HTML page (a Markdown page becomes a notebook of one Markdown cell).
+
+    Used by helpers.export main (`make html`) and the accessibility tests (every lecture, the labs).
+    """
     import nbformat
 
     if source.suffix == ".md":
@@ -96,6 +105,10 @@ def _sources(paths: list[Path]) -> list[tuple[Path, Path]]:
 
 
 def main(argv=None) -> int:
+    """Export the notebooks and pages named on the command line to accessible HTML.
+
+    Used by `python -m helpers.export`, `make html` (every lecture, the labs).
+    """
     parser = argparse.ArgumentParser(prog="python -m helpers.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="notebooks, Markdown files or folders of them")
     parser.add_argument("--to", type=Path, default=Path("build/html"), help="where the pages go (build/html)")

@@ -75,7 +75,7 @@ def make_windows(series, window: int, horizon: int = 1, start: int = 0, stop: in
 def naive(X, horizon: int = 1):
     """Forecast every future step with the last value of the window.
 
-    Used in lecture 07.
+    Used in lecture 07, and the lab forecasting.
     """
     return X[:, -1:].repeat(1, horizon)
 
@@ -112,7 +112,7 @@ class ForecastTask:
     each window is expressed relative to its own last value and the model predicts the *change* from it,
     so a trend that leaves the training range stays in familiar territory; else the training mean is subtracted.
 
-    Used in lecture 07.
+    Used in lecture 07, and the lab forecasting.
     """
 
     kind = "forecast"
@@ -249,7 +249,7 @@ class RNNForecaster(nn.Module):
     ``dropout`` is PyTorch's: between stacked layers only. ``recurrent_dropout`` (one layer, one direction)
     drops the fed-back state with one mask per sequence, stepping the cell in Python (slower).
 
-    Used in lecture 07.
+    Used in lecture 07, and the lab forecasting.
     """
 
     def __init__(self, cell: str = "gru", hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
@@ -301,7 +301,7 @@ class CausalConv1d(nn.Conv1d):
 class CNNForecaster(nn.Module):
     """Stacked causal dilated convolutions (dilation doubling, WaveNet style); the last step's features forecast.
 
-    Used in lecture 07.
+    Used in lecture 07, and the lab forecasting.
     """
 
     def __init__(self, channels: int = 32, kernel_size: int = 3, dilations=(1, 2, 4, 8, 16), horizon: int = 1,
@@ -330,7 +330,7 @@ class CNNForecaster(nn.Module):
 class CNNGRUForecaster(nn.Module):
     """Causal convolutions and max pooling shorten the window cheaply; a GRU reads the shorter sequence.
 
-    Used in lecture 07.
+    Used in lecture 07, and the lab forecasting.
     """
 
     def __init__(self, channels: int = 32, kernel_size: int = 5, pool: int = 2, hidden_size: int = 32,
@@ -378,6 +378,8 @@ def seasonal_naive_drift(X, horizon: int = 1, period: int = 52):
     """Seasonal-naive plus last year's change: ``x_{t+h} ≈ x_{t+h-period} + (x_t - x_{t-period})``.
 
     Needs ``window > period`` (the value one period before the window's last one) and ``horizon <= period``.
+
+    Used in lecture 07.
     """
     if X.shape[1] <= period or horizon > period:
         raise ValueError(f"seasonal_naive_drift needs window > period ({period}) and horizon <= period; "
@@ -391,6 +393,8 @@ def least_squares_forecaster(X, Y):
 
     Returns ``forecast(X_new) -> [N, horizon]`` in series units. Features are ``x_{t-j} - x_t`` and a 1, so it is an
     AR(window - 1) on the first differences with drift.
+
+    Used in lecture 07, and the lab forecasting.
     """
     def design(X):
         return torch.cat([X[:, :-1] - X[:, -1:], torch.ones(len(X), 1)], dim=1).double()
@@ -404,6 +408,8 @@ class HoltWinters:
 
     The fitted smoothing parameters and initial states are then run over the whole series, so the forecast made at
     week ``t`` uses the weeks up to ``t`` (the known past) and parameters that never saw a validation or test week.
+
+    Used in lecture 07.
     """
 
     def __init__(self, series, train_end: int, period: int = 52, damped: bool = False):
@@ -444,6 +450,8 @@ def tune(fit_one, grid):
 
     ``fit_one(**setting)`` returns ``(validation MAE, fitted model)``. Returns the best setting, its fitted model and
     a list of every trial (the setting and its validation MAE). The test part plays no role in the choice.
+
+    Used in lecture 07.
     """
     trials, best = [], None
     for setting in grid:
@@ -461,6 +469,8 @@ def conformal_halfwidth(val_errors, coverage: float = 0.9) -> float:
 
     ``forecast ± halfwidth`` covers a new target with probability at least ``coverage`` when the new error is
     exchangeable with the validation errors (on a drifting series that is an assumption, so measure it on test).
+
+    Used in lecture 07.
     """
     errors = np.sort(np.abs(np.asarray(val_errors, dtype=float)).ravel())
     check_number("coverage", coverage, above=0, below=1)
@@ -472,7 +482,10 @@ def conformal_halfwidth(val_errors, coverage: float = 0.9) -> float:
 
 
 def doubling_dilations(window: int, kernel_size: int = 3) -> tuple:
-    """Dilations 1, 2, 4, ... doubled until the receptive field ``1 + (k - 1) * sum(d)`` covers ``window`` steps."""
+    """Dilations 1, 2, 4, ... doubled until the receptive field ``1 + (k - 1) * sum(d)`` covers ``window`` steps.
+
+    Used in lecture 07.
+    """
     check_int("window", window)
     dilations = [1]
     while 1 + (kernel_size - 1) * sum(dilations) < window:
@@ -482,7 +495,10 @@ def doubling_dilations(window: int, kernel_size: int = 3) -> tuple:
 
 def block_bootstrap_ci(d, block: int = 26, draws: int = 10_000, level: float = 0.95, seed: int = 0) -> tuple:
     """Percentile interval of the mean of ``d`` (e.g. one model's errors minus another's, week by week) from a
-    moving-block bootstrap: resampling blocks of ``block`` consecutive values keeps their correlation in time."""
+    moving-block bootstrap: resampling blocks of ``block`` consecutive values keeps their correlation in time.
+
+    Used in lectures 07 and 08, and the lab forecasting.
+    """
     d = np.asarray(d, dtype=float)
     check_int("block", block)
     if len(d) < block:

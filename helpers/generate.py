@@ -34,7 +34,7 @@ def sample(model, vocab, prime: str, length: int = 200, temperature: float = 1.0
     The prime goes through the network in one call; then one character at a time, each fed back in.
     ``seed`` makes the text reproducible without touching the global random state.
 
-    Used in lecture 06, and the lab.
+    Used in lecture 06, and the lab sherlock_rnn_vs_gru.
     """
     _check_sampling(vocab, prime, length, temperature, top_k)
     if device is not None:

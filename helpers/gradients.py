@@ -102,7 +102,7 @@ def spectral_radius(W: torch.Tensor) -> float:
 def set_spectral_radius(rnn: nn.Module, radius: float) -> nn.Module:
     """Rescale a vanilla RNN's W_hh in place so that its spectral radius is `radius`; returns the RNN.
 
-    Used in lectures 03 and 04.
+    Used in lectures 03 and 04, and the lab rnn_by_hand.
     """
     if not isinstance(rnn, (nn.RNN, nn.RNNCell)):
         raise TypeError(f"set_spectral_radius needs an nn.RNN or nn.RNNCell, got {type(rnn).__name__}.")

@@ -16,7 +16,10 @@ from helpers.checks import check_int
 
 
 class KVCache:
-    """Keys and values of every token so far, one pair of buffers per layer, preallocated up to ``max_len``."""
+    """Keys and values of every token so far, one pair of buffers per layer, preallocated up to ``max_len``.
+
+    Used by prefill, cached_step and state_nbytes (lecture 09).
+    """
 
     def __init__(self, model, batch_size: int, max_len: int, device=None, dtype=torch.float32):
         check_int("batch_size", batch_size)
@@ -40,7 +43,10 @@ def _heads(t, n_head):
 
 @torch.no_grad()
 def prefill(model, ids: torch.Tensor, max_len: int | None = None):
-    """Read the context ``ids`` [B, T] in one parallel pass; returns (logits of the last position [B, V], cache)."""
+    """Read the context ``ids`` [B, T] in one parallel pass; returns (logits of the last position [B, V], cache).
+
+    Used in lecture 09.
+    """
     if ids.dim() != 2 or ids.dtype != torch.long:
         raise ValueError(f"prefill expects a LongTensor [batch, time], got {ids.dtype} {tuple(ids.shape)}")
     max_len = max_len or model.block_size
@@ -67,7 +73,10 @@ def prefill(model, ids: torch.Tensor, max_len: int | None = None):
 
 @torch.no_grad()
 def cached_step(model, token: torch.Tensor, cache: KVCache) -> torch.Tensor:
-    """One new token [B] through ``model`` with ``cache``: its logits [B, V]; the cache grows by one."""
+    """One new token [B] through ``model`` with ``cache``: its logits [B, V]; the cache grows by one.
+
+    Used in lecture 09.
+    """
     t = cache.length
     if t >= cache.max_len:
         raise ValueError(f"the cache is full ({cache.max_len} tokens); start a new one with a larger max_len")
@@ -89,7 +98,10 @@ def cached_step(model, token: torch.Tensor, cache: KVCache) -> torch.Tensor:
 
 
 def state_nbytes(state) -> int:
-    """Bytes held by a recurrent state (a tensor, or nested tuples/lists of them) or by a ``KVCache``."""
+    """Bytes held by a recurrent state (a tensor, or nested tuples/lists of them) or by a ``KVCache``.
+
+    Used in lecture 09.
+    """
     if state is None:
         return 0
     if isinstance(state, KVCache):
@@ -105,6 +117,8 @@ def time_per_token(step, state, n_tokens: int = 16, vocab_size: int = 2, device=
     """Median seconds of ``step(token, state) -> (logits, state)`` over ``n_tokens`` steps (after one warm-up).
 
     A ``KVCache`` grows by one token per step (its context goes from t to t + n_tokens) and is rewound to t after.
+
+    Used in lecture 09.
     """
     check_int("n_tokens", n_tokens)
     length = state.length if isinstance(state, KVCache) else None

@@ -45,7 +45,10 @@ def _check_scan(a, b, h0, names=("a", "b", "h0")):
 
 
 def scan_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-    """The definition, one step at a time: ``h_t = a_t * h_{t-1} + b_t`` from ``h0`` (zeros if None) -> all h_t."""
+    """The definition, one step at a time: ``h_t = a_t * h_{t-1} + b_t`` from ``h0`` (zeros if None) -> all h_t.
+
+    Used in lecture 09.
+    """
     _check_scan(a, b, h0)
     h = torch.zeros_like(b[:, 0]) if h0 is None else h0
     out = []
@@ -57,7 +60,10 @@ def scan_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) 
 
 
 def combine(first, second):
-    """Two steps as one: applying ``(a1, b1)`` then ``(a2, b2)`` maps h to ``a2 a1 h + (a2 b1 + b2)``."""
+    """Two steps as one: applying ``(a1, b1)`` then ``(a2, b2)`` maps h to ``a2 a1 h + (a2 b1 + b2)``.
+
+    Used by the scans of this module (lecture 09).
+    """
     (a1, b1), (a2, b2) = first, second
     return a2 * a1, a2 * b1 + b2
 
@@ -75,6 +81,8 @@ def hillis_steele_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None
     After the round with offset ``d``, position t holds the steps ``t-2d+1 .. t`` composed into one; when ``d``
     reaches T, position t holds steps ``1 .. t`` applied to a zero state: ``h_t`` itself. Every round touches all
     T positions, so the work is O(T log T).
+
+    Used in lecture 09.
     """
     _check_scan(a, b, h0)
     b = _fold_h0(a, b, h0)
@@ -92,6 +100,8 @@ def blelloch_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = No
 
     Combine neighbouring steps in pairs, scan the half-length sequence of pairs (that gives every second state),
     then fill in the states in between with one more step each.
+
+    Used in lecture 09.
     """
     _check_scan(a, b, h0)
     return _pairwise_scan(a, _fold_h0(a, b, h0))
@@ -116,6 +126,8 @@ def cumprod_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
     ``A_t`` shrinks geometrically when |a| < 1: it underflows to 0 after some hundreds of steps in float32,
     then ``b_s / A_s`` overflows to inf and ``0 * inf`` is NaN. ``log_scan`` does the same sums in log space.
+
+    Used in lecture 09.
     """
     _check_scan(a, b, None)
     A = torch.cumprod(a, dim=1)
@@ -127,6 +139,8 @@ def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Tensor | No
 
     ``a*_t = sum_{s<=t} log a_s`` is a sum of logs, never a vanishing product; ``logcumsumexp`` adds terms of very
     different sizes safely. Returns ``h`` (not its log). A zero state is ``log_h0=None``.
+
+    Used in lecture 09.
     """
     _check_scan(log_a, log_b, log_h0, names=("log_a", "log_b", "log_h0"))
     if log_a.is_complex() or not log_a.is_floating_point():
@@ -142,12 +156,18 @@ def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, log_h0: torch.Tensor | No
 # --- minGRU and minLSTM ------------------------------------------------------------------------------
 
 def g(x: torch.Tensor) -> torch.Tensor:
-    """The paper's positive activation for candidate states: x + 1/2 for x >= 0, sigmoid(x) below (continuous at 0)."""
+    """The paper's positive activation for candidate states: x + 1/2 for x >= 0, sigmoid(x) below (continuous at 0).
+
+    Used by MinGRU and MinLSTM (lecture 09).
+    """
     return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
 
 
 def log_g(x: torch.Tensor) -> torch.Tensor:
-    """log g(x), computed without taking the log of a tiny sigmoid."""
+    """log g(x), computed without taking the log of a tiny sigmoid.
+
+    Used by MinGRU and MinLSTM (lecture 09).
+    """
     return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
 
 
@@ -195,7 +215,10 @@ class _MinRNN(nn.Module):
 
 
 class MinGRU(_MinRNN):
-    """minGRU: ``z_t = sigmoid(W_z x_t)``, ``h~_t = g(W_h x_t)``, ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``."""
+    """minGRU: ``z_t = sigmoid(W_z x_t)``, ``h~_t = g(W_h x_t)``, ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``.
+
+    Used in lecture 09.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
@@ -220,7 +243,10 @@ class MinGRU(_MinRNN):
 
 
 class MinLSTM(_MinRNN):
-    """minLSTM: forget and input gates from ``x_t``, normalised to sum to 1: ``h_t = f'_t h_{t-1} + i'_t h~_t``."""
+    """minLSTM: forget and input gates from ``x_t``, normalised to sum to 1: ``h_t = f'_t h_{t-1} + i'_t h~_t``.
+
+    Used in lecture 09.
+    """
 
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__(input_size, hidden_size)
@@ -252,6 +278,8 @@ class MinRNNLM(nn.Module):
     attention replaced by the recurrence). ``forward(x, hidden)`` returns ``(logits, hidden)`` like ``CharRNN``,
     with ``hidden`` [num_layers, B, n_embd] the last state of every layer, so ``CharLMTask`` carries it between
     chunks. ``self.mode`` picks the scan ("log", "scan" or "sequential"; the results agree).
+
+    Used in lecture 09.
     """
 
     def __init__(self, vocab_size: int, n_embd: int = 128, num_layers: int = 2, cell: str = "mingru",
@@ -299,7 +327,10 @@ class MinRNNLM(nn.Module):
 # --- causal linear attention -----------------------------------------------------------------------
 
 def elu_feature_map(x: torch.Tensor) -> torch.Tensor:
-    """phi(x) = elu(x) + 1 (Katharopoulos et al.): positive, so the normaliser never vanishes."""
+    """phi(x) = elu(x) + 1 (Katharopoulos et al.): positive, so the normaliser never vanishes.
+
+    Used by the linear attention of this module (lecture 09).
+    """
     return F.elu(x) + 1
 
 
@@ -315,6 +346,8 @@ def linear_attention_parallel(q, k, v, eps: float = 1e-6) -> torch.Tensor:
     """Causal linear attention, all steps at once: ``(phi(Q) phi(K)^T * causal mask) V``, each row normalised.
 
     Shapes ``[..., T, d]``. The T x T score matrix makes it cost O(T^2 d), like softmax attention.
+
+    Used in lecture 09.
     """
     _check_qkv(q, k, v)
     scores = (elu_feature_map(q) @ elu_feature_map(k).transpose(-2, -1)).tril()  # step t sees s <= t only
@@ -326,6 +359,8 @@ def linear_attention_step(q_t, k_t, v_t, state=None, eps: float = 1e-6):
 
     ``q_t``, ``k_t`` [..., d_k], ``v_t`` [..., d_v]; ``state = (S [..., d_k, d_v], z [..., d_k])`` or None (zeros).
     The state has the same size at every step, so a token costs O(d_k d_v) however long the context.
+
+    Used in lecture 09.
     """
     phi_q, phi_k = elu_feature_map(q_t), elu_feature_map(k_t)
     if state is None:
@@ -340,7 +375,10 @@ def linear_attention_step(q_t, k_t, v_t, state=None, eps: float = 1e-6):
 
 
 def linear_attention_recurrent(q, k, v, eps: float = 1e-6) -> torch.Tensor:
-    """The same attention as ``linear_attention_parallel``, one token at a time through ``linear_attention_step``."""
+    """The same attention as ``linear_attention_parallel``, one token at a time through ``linear_attention_step``.
+
+    Used in lecture 09.
+    """
     _check_qkv(q, k, v)
     state, out = None, []
     for t in range(q.shape[-2]):

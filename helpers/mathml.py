@@ -40,7 +40,10 @@ def _clean(node) -> str:
 
 
 def tex_to_mathml(tex: str, display: bool = False) -> str:
-    """MathML for ``tex`` (without its $ signs); on a formula it cannot convert, the TeX itself in <code>."""
+    """MathML for ``tex`` (without its $ signs); on a formula it cannot convert, the TeX itself in <code>.
+
+    Used by render_markdown (every lecture, the labs).
+    """
     from bs4 import BeautifulSoup
     from latex2mathml.converter import convert
 
@@ -61,7 +64,10 @@ def tex_to_mathml(tex: str, display: bool = False) -> str:
 
 
 def renderer_class():
-    """nbconvert's Markdown renderer with math drawn as MathML (imported late: nbconvert is heavy)."""
+    """nbconvert's Markdown renderer with math drawn as MathML (imported late: nbconvert is heavy).
+
+    Used by render_markdown (every lecture, the labs).
+    """
     from nbconvert.filters.markdown_mistune import IPythonRenderer
 
     class MathMLRenderer(IPythonRenderer):
@@ -79,7 +85,10 @@ def renderer_class():
 
 def render_markdown(source: str, *, attachments=None, path: str = "", embed_images: bool = False,
                     anchor_link_text: str = "¶") -> str:
-    """Markdown (a notebook cell's) to HTML, as nbconvert renders it but with MathML for the math."""
+    """Markdown (a notebook cell's) to HTML, as nbconvert renders it but with MathML for the math.
+
+    Used by helpers.export (every lecture, the labs).
+    """
     from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
     renderer = renderer_class()(escape=False, attachments=attachments or {}, embed_images=embed_images, path=path,
@@ -90,14 +99,20 @@ def render_markdown(source: str, *, attachments=None, path: str = "", embed_imag
 @pass_context
 def markdown2html(context, source: str) -> str:
     """nbconvert's ``markdown2html`` filter with MathML; select it with
-    ``c.HTMLExporter.filters = {"markdown2html": "helpers.mathml.markdown2html"}``."""
+    ``c.HTMLExporter.filters = {"markdown2html": "helpers.mathml.markdown2html"}``.
+
+    Used by helpers.export and nbgrader's feedback (nbgrader_config.py): every lecture, the labs.
+    """
     cell = context.get("cell", {})
     path = context.get("resources", {}).get("metadata", {}).get("path", "")
     return render_markdown(source, attachments=cell.get("attachments", {}), path=path)
 
 
 def latex2mathml(source: str) -> str:
-    """A ``text/latex`` output ('$x^2$', '$$...$$' or a bare environment) as MathML."""
+    """A ``text/latex`` output ('$x^2$', '$$...$$' or a bare environment) as MathML.
+
+    Used by helpers.export's exporter (every lecture, the labs).
+    """
     text = source.strip()
     display = text.startswith("$$") or text.startswith("\\[") or text.startswith("\\begin")
     text = re.sub(r"^(\$\$|\$|\\\[|\\\()|(\$\$|\$|\\\]|\\\))$", "", text)

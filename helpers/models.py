@@ -51,7 +51,7 @@ def _make_rnn(cell, input_size, hidden_size, num_layers, dropout, bidirectional=
 class CharRNN(nn.Module):
     """Embedding -> multi-layer RNN/GRU/LSTM -> linear head over the vocabulary, at every step.
 
-    Used in lectures 06 and 08.
+    Used in lectures 06, 08 and 09.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 64, hidden_size: int = 256, num_layers: int = 1,
@@ -169,7 +169,7 @@ class SentimentRNN(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters.
 
-    Used in lectures 05, 06, 07 and 08.
+    Used in lectures 05, 06, 07, 08 and 09.
     """
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 

@@ -25,7 +25,7 @@ _FALSE = {"", "0", "false", "no", "off"}
 def fast_mode() -> bool:
     """True when ``COURSE_FAST`` asks for small subsets and few steps (CPU laptops, CI).
 
-    Used in lectures 05, 06, 07 and 08, and the lab.
+    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting, rnn_by_hand and sherlock_rnn_vs_gru.
     """
     value = os.environ.get("COURSE_FAST", "").strip().lower()
     if value in _TRUE:
@@ -41,7 +41,8 @@ def fast_mode() -> bool:
 def pick(*, fast, full):
     """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``pick(fast=200, full=5000)``.
 
-    Used in lectures 01, 03, 04, 05, 06, 07 and 08, and the lab.
+    Used in lectures 01, 03, 04, 05, 06, 07, 08 and 09, and the labs attention, forecasting, rnn_by_hand
+    and sherlock_rnn_vs_gru.
     """
     return fast if fast_mode() else full
 
@@ -49,7 +50,7 @@ def pick(*, fast, full):
 def get_device(prefer: str | torch.device | None = None) -> torch.device:
     """The device to train on: ``prefer`` or ``COURSE_DEVICE`` if given, else cuda, then mps, then cpu.
 
-    Used in lectures 05, 06, 07 and 08.
+    Used in lectures 05, 06, 07, 08 and 09.
     """
     import torch
 
@@ -89,7 +90,7 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
 def set_seed(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (all devices); returns a CPU generator seeded the same.
 
-    Used in lectures 01, 02, 03, 04, 05, 06, 07 and 08.
+    Used in lectures 01, 02, 03, 04, 05, 06, 07, 08 and 09.
     """
     check_int("seed", seed, minimum=0)
     import numpy as np
@@ -104,7 +105,8 @@ def set_seed(seed: int = 0) -> torch.Generator:
 def describe() -> str:
     """One line naming the device, the mode and the torch version, for the top of a notebook.
 
-    Used in lectures 01, 02, 03, 04, 05, 06, 07 and 08, and the lab.
+    Used in lectures 01, 02, 03, 04, 05, 06, 07, 08 and 09, and the labs attention, forecasting, rnn_by_hand
+    and sherlock_rnn_vs_gru.
     """
     import torch
 

@@ -52,6 +52,8 @@ def write_date(d: date, style: str, case: str = "as is") -> str:
     """``d`` written in one of ``STYLES``, then ``case``: "as is", "lower" or "upper".
 
     Used by ``make_date_data`` (lecture 08).
+
+    Used in the lab attention.
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {list(STYLES)}, got {style!r}")
@@ -78,7 +80,7 @@ def make_date_data(n_train: int = 20000, n_val: int = 500, n_test: int = 1000, m
     Days 1950-2049 are shuffled and cut 80/10/10; the number of dates per example is uniform in
     ``1..max_dates``. The returned dict also holds the ``vocab`` and each split's ``days``.
 
-    Used in lecture 08.
+    Used in lecture 08, and the lab attention.
     """
     for name, value in [("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("max_dates", max_dates)]:
         check_int(name, value)
@@ -99,6 +101,8 @@ class Seq2SeqVocab:
     """Characters with three special ids first: 0 padding, 1 start ``<s>``, 2 end ``</s>``.
 
     Used by ``make_date_data``, which returns one (lecture 08).
+
+    Used in the lab attention.
     """
 
     def __init__(self, chars):
@@ -284,7 +288,7 @@ ATTENTIONS = (None, "additive", "dot")
 class Seq2Seq(nn.Module):
     """Encoder -> (bridge to the decoder's first state) -> decoder, with ``attention`` None, "additive" or "dot".
 
-    Used in lecture 08.
+    Used in lecture 08, and the lab attention.
     """
 
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_size: int = 64, attention: str | None = "additive",
@@ -327,7 +331,7 @@ class Seq2Seq(nn.Module):
 def greedy_decode(model: Seq2Seq, src, src_len, max_len: int = 80):
     """Feed back the most likely character each step: (id lists without ``</s>``, weights ``[B, T, S]`` or None).
 
-    Used in lecture 08.
+    Used in lecture 08, and the lab attention.
     """
     enc_out, hidden, mask = model.encode(src, src_len)
     token = torch.full((src.shape[0], 1), BOS, dtype=torch.long, device=src.device)
@@ -392,7 +396,7 @@ def beam_search(model: Seq2Seq, src_ids, beam_width: int = 5, max_len: int = 80,
 def exact_match(predictions, references) -> float:
     """Fraction of outputs equal to the reference string.
 
-    Used in lecture 08.
+    Used in lecture 08, and the lab attention.
     """
     if len(predictions) != len(references) or not references:
         raise ValueError(f"need as many predictions as references (got {len(predictions)} and {len(references)})")
@@ -427,7 +431,7 @@ def char_error_rate(predictions, references) -> float:
 def translate(model: Seq2Seq, sources, vocab: Seq2SeqVocab, batch_size: int = 256, max_len: int = 80) -> list[str]:
     """Greedy outputs for a list of source strings, in order.
 
-    Used in lecture 08.
+    Used in lecture 08, and the lab attention.
     """
     device = next(model.parameters()).device
     out = []
@@ -444,7 +448,7 @@ class Seq2SeqTask:
     ``evaluate`` reports ``val_loss`` (masked cross-entropy per target character, teacher-forced) and
     ``val_acc``: the exact match of greedy decoding, i.e. what the model gets right on its own.
 
-    Used in lecture 08.
+    Used in lecture 08, and the lab attention.
     """
 
     kind = "seq2seq"
@@ -505,7 +509,11 @@ class Seq2SeqTask:
 
 @torch.no_grad()
 def sequence_log_prob(model: Seq2Seq, sources, outputs, vocab: Seq2SeqVocab, batch_size: int = 256) -> list[float]:
-    """log p(output + ``</s>`` | source) under ``model`` for each (source, output) string pair: what beam search maximises."""
+    """log p(output + ``</s>`` | source) under ``model`` for each (source, output) string pair: what beam search
+    maximises.
+
+    Used in lecture 08.
+    """
     device = next(model.parameters()).device
     scores = []
     for start in range(0, len(sources), batch_size):
@@ -522,6 +530,8 @@ def accuracy_by_position(model: Seq2Seq, pairs, vocab: Seq2SeqVocab) -> tuple[li
 
     The gap between the two is exposure bias: at inference the model reads its own earlier mistakes, which
     training with teacher forcing never showed it.
+
+    Used in lecture 08.
     """
     device = next(model.parameters()).device
     b = collate(pairs, vocab)
@@ -541,6 +551,8 @@ class ScheduledSamplingTask(Seq2SeqTask):
     """``Seq2SeqTask`` whose decoder reads its own prediction instead of the true previous character with
     probability ``sampling_prob`` (scheduled sampling, Bengio et al. 2015, in its parallel form: Duckworth et al.
     2019). A first teacher-forced pass without gradients gives the predictions; a second pass trains on the mix.
+
+    Used in lecture 08.
     """
 
     def __init__(self, train_pairs, val_pairs, vocab: Seq2SeqVocab, batch_size: int = 64, sampling_prob: float = 0.25):

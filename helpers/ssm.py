@@ -25,7 +25,10 @@ MIXERS = ("s4d", "selective")
 
 
 def zoh(A: torch.Tensor, B: torch.Tensor, dt: torch.Tensor):
-    """Zero-order hold for a diagonal A: ``A_bar = exp(dt A)``, ``B_bar = (exp(dt A) - 1) / A * B``."""
+    """Zero-order hold for a diagonal A: ``A_bar = exp(dt A)``, ``B_bar = (exp(dt A) - 1) / A * B``.
+
+    Used in lecture 09.
+    """
     dtA = dt * A
     A_bar = torch.exp(dtA)
     return A_bar, (A_bar - 1) / A * B
@@ -54,6 +57,8 @@ class S4D(nn.Module):
     Continuous parameters, S4D-Lin initialisation: ``A_n = -1/2 + i pi n``, ``B = 1``, ``C`` random, and a step
     ``dt`` per channel, log-uniform in ``[dt_min, dt_max]``. ``forward(u, mode)`` with ``mode`` "conv" (FFT),
     "scan" or "recurrent" gives the same ``y``.
+
+    Used in lecture 09.
     """
 
     def __init__(self, channels: int, d_state: int = 32, dt_min: float = 1e-3, dt_max: float = 1e-1):
@@ -116,6 +121,8 @@ class SelectiveSSM(nn.Module):
     ``A`` is diagonal and real (S4D-Real: ``A_n = -n`` for n = 1..d_state). Discretisation as in Mamba: zero-order
     hold for ``A`` (``exp(dt_t A)``) and the simpler ``dt_t B_t`` for ``B``. A large ``dt_t`` resets the state to the
     current input; a ``dt_t`` near 0 skips the input and keeps the state: that is the selection.
+
+    Used in lecture 09.
     """
 
     def __init__(self, channels: int, d_state: int = 16, dt_rank: int | None = None, dt_min: float = 1e-3,
@@ -163,6 +170,8 @@ class SSMBlock(nn.Module):
 
     Mamba also runs a short causal convolution before the SSM; these blocks leave it out, so the mixer alone
     decides what a position sees of the past.
+
+    Used by SSMModel (lecture 09).
     """
 
     def __init__(self, d_model: int, mixer: str = "selective", expand: int = 2, d_state: int = 16):
@@ -186,6 +195,8 @@ class SSMModel(nn.Module):
 
     ``mixer="s4d"`` (time-invariant) trains as a convolution by default; ``mixer="selective"`` with the scan.
     ``states`` is a list with one [B, channels, d_state] state per layer (None: zeros).
+
+    Used in lecture 09.
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_layer: int = 2, mixer: str = "selective",
@@ -229,6 +240,8 @@ class SelectiveCopyTask:
     (time-invariant) filter cannot pick them out. Targets elsewhere are -100 (ignored). Chance is 1 / n_symbols.
 
     Plugs into ``helpers.train`` like ``CharLMTask``: batch ``k`` of epoch ``e`` is a function of ``(seed, e, k)``.
+
+    Used in lecture 09.
     """
 
     kind = "selective_copy"

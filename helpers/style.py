@@ -31,14 +31,20 @@ STYLE = {
 
 
 def prop_cycle():
-    """Series i gets colour i, line style i and marker i (show() spreads markers out on long lines)."""
+    """Series i gets colour i, line style i and marker i (show() spreads markers out on long lines).
+
+    Used by apply_style (every lecture, the labs).
+    """
     from cycler import cycler
 
     return cycler(color=COLORS) + cycler(linestyle=LINESTYLES) + cycler(marker=MARKERS)
 
 
 def apply_style() -> None:
-    """Set the course's matplotlib defaults (idempotent; a notebook may still override them)."""
+    """Set the course's matplotlib defaults (idempotent; a notebook may still override them).
+
+    Used by helpers.plots on import (every lecture, the labs).
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update(STYLE)
@@ -46,7 +52,10 @@ def apply_style() -> None:
 
 
 def contrast_ratio(color: str, background: str = "#FFFFFF") -> float:
-    """WCAG 2.1 contrast ratio of two colours (1 to 21)."""
+    """WCAG 2.1 contrast ratio of two colours (1 to 21).
+
+    Used by the style's own tests: the palette's contrast (every lecture, the labs).
+    """
     from matplotlib.colors import to_rgb
 
     def luminance(c):

@@ -93,7 +93,7 @@ def _ids(ids, name: str) -> torch.Tensor:
 def split_text(ids, val_fraction: float = 0.1):
     """``(train_ids, val_ids)``: the last ``val_fraction`` of the ids is held out (no shuffling).
 
-    Used in lectures 06 and 08.
+    Used in lectures 06, 08 and 09.
     """
     ids = _ids(ids, "ids")
     if not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
@@ -113,7 +113,7 @@ class CharLMTask:
     ``mode="random"``: each row is a chunk at a random offset, with a fresh zero state.
     Loss: mean cross-entropy per character in nats.
 
-    Used in lectures 06 and 08, and the lab.
+    Used in lectures 06, 08 and 09, and the lab sherlock_rnn_vs_gru.
     """
 
     kind = "char_lm"

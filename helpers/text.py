@@ -43,7 +43,7 @@ class _Vocab:
 class CharVocab(_Vocab):
     """A sorted set of characters; id i is ``chars[i]``.
 
-    Used in lectures 06 and 08, and the lab.
+    Used in lectures 06, 08 and 09, and the lab sherlock_rnn_vs_gru.
     """
 
     def __init__(self, chars: Iterable[str]):

@@ -21,7 +21,10 @@ def _sync(device) -> None:
 
 
 def best_of(fn, repeats: int = 3, warmup: int = 1, device=None) -> float:
-    """Seconds of the fastest of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls."""
+    """Seconds of the fastest of ``repeats`` calls of ``fn()``, after ``warmup`` untimed calls.
+
+    Used in lecture 09.
+    """
     check_int("repeats", repeats)
     check_int("warmup", warmup, minimum=0)
     for _ in range(warmup):
@@ -42,6 +45,8 @@ def train_step_rates(models: dict, task, lr=1e-3, rounds: int = 3, steps: int = 
     ``rounds`` rounds (after one warm-up round) in which each model in turn runs ``steps`` AdamW steps on the
     same batch of ``task``: forward, loss, backward, clipping, update, as ``helpers.train`` does, without its
     evaluations. ``lr`` is one rate or a dict by model name.
+
+    Used in lecture 09.
     """
     if not isinstance(models, dict) or not models:
         raise ValueError("train_step_rates takes a dict of models, e.g. {'GRU': gru, 'minGRU': mingru}")

@@ -58,7 +58,7 @@ class TrainingDivergedError(RuntimeError):
 class TrainConfig:
     """Everything about a run except the model and the data. Give at least one budget.
 
-    Used in lectures 05, 06, 07 and 08, and the lab.
+    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting and sherlock_rnn_vs_gru.
     """
 
     lr: float = 2e-3
@@ -116,7 +116,7 @@ def train(model, task: Task, config: TrainConfig | None = None, callback=None) -
     ``callback(step)``, if given, runs after every step (e.g. to record something, or to stop by
     raising KeyboardInterrupt, which saves a checkpoint like Ctrl-C does).
 
-    Used in lectures 05, 06, 07 and 08, and the lab.
+    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting and sherlock_rnn_vs_gru.
     """
     device = _check_arguments(model, task, config)
     model.to(device)
@@ -195,7 +195,7 @@ def train(model, task: Task, config: TrainConfig | None = None, callback=None) -
 def evaluate(model, task: Task, max_batches: int | None = None) -> dict:
     """The task's validation metrics (``val_loss`` and its own, e.g. ``val_bpc`` or ``val_acc``), in eval mode.
 
-    Used in lectures 06 and 08.
+    Used in lectures 06, 08 and 09.
     """
     check_int("max_batches", max_batches, optional=True)
     was_training = model.training

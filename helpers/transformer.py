@@ -75,7 +75,9 @@ class Block(nn.Module):
 class CharTransformer(nn.Module):
     """Token + position embeddings -> ``n_layer`` blocks -> layer norm -> linear head over the vocabulary.
 
-    Used in lecture 08. ``tie_weights=True`` makes the head share the token embedding's matrix, as nanoGPT (and GPT-2) do.
+    ``tie_weights=True`` makes the head share the token embedding's matrix, as nanoGPT (and GPT-2) do.
+
+    Used in lectures 08 and 09.
     """
 
     def __init__(self, vocab_size: int, block_size: int = 128, n_layer: int = 4, n_head: int = 4,
@@ -142,12 +144,12 @@ class CharTransformer(nn.Module):
 
 
 @torch.no_grad()
-def sliding_window_loss(model, ids: torch.Tensor, context: int = 128, stride: int = 64, batch_size: int = 64) -> float:
-    """Mean cross-entropy (nats/char) where every scored character sees ``context - stride + 1`` to ``context``
-    characters before it, the same characters for any model (lecture 08).
+def sliding_window_losses(model, ids: torch.Tensor, context: int = 128, stride: int = 64,
+                          batch_size: int = 64) -> torch.Tensor:
+    """Cross-entropy of every scored character, ``[windows, stride]``: the window-by-window losses behind
+    ``sliding_window_loss``, so two models scored on the same windows can be compared pairwise (lecture 08).
 
-    Windows of ``context`` ids start every ``stride`` ids; each scores only its last ``stride`` predictions, and a
-    recurrent model starts each window from a zero state. So an LSTM and a Transformer get exactly the same context.
+    Used in lecture 08.
     """
     check_int("context", context)
     check_int("stride", stride)
@@ -157,14 +159,25 @@ def sliding_window_loss(model, ids: torch.Tensor, context: int = 128, stride: in
     was_training, device = model.training, next(model.parameters()).device
     model.eval()
     starts = torch.arange(0, len(ids) - context, stride)
-    total, count = 0.0, 0
+    losses = []
     try:
         for chunk in starts.split(batch_size):
             rows = ids[chunk[:, None] + torch.arange(context + 1)].to(device)  # [B, context + 1]
             logits, _ = model(rows[:, :-1], None)
-            loss = F.cross_entropy(logits[:, -stride:].reshape(-1, logits.shape[-1]).float(),
-                                   rows[:, -stride:].reshape(-1), reduction="sum")
-            total, count = total + loss.item(), count + stride * len(chunk)
+            losses.append(F.cross_entropy(logits[:, -stride:].reshape(-1, logits.shape[-1]).float(),
+                                          rows[:, -stride:].reshape(-1), reduction="none").view(len(chunk), stride))
     finally:
         model.train(was_training)
-    return total / count
+    return torch.cat(losses).cpu()
+
+
+def sliding_window_loss(model, ids: torch.Tensor, context: int = 128, stride: int = 64, batch_size: int = 64) -> float:
+    """Mean cross-entropy (nats/char) where every scored character sees ``context - stride + 1`` to ``context``
+    characters before it, the same characters for any model (lecture 08).
+
+    Windows of ``context`` ids start every ``stride`` ids; each scores only its last ``stride`` predictions, and a
+    recurrent model starts each window from a zero state. So an LSTM and a Transformer get exactly the same context.
+
+    Used in lecture 08.
+    """
+    return sliding_window_losses(model, ids, context, stride, batch_size).double().mean().item()

@@ -113,13 +113,13 @@ def new_course(root: Path, assignment: str, notebook: nbformat.NotebookNode, che
     return root
 
 
-def lab_course(root: Path) -> Path:
-    """A course with the Sherlock lab's source (without the instructor's checkpoints), released."""
+def lab_course(root: Path, lab: str = LAB) -> Path:
+    """A course with a lab's source (without the instructor's checkpoints), released; the Sherlock lab by default."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "nbgrader_config.py", root)
-    shutil.copytree(REPO / "solutions" / LAB, root / "solutions" / LAB,
+    shutil.copytree(REPO / "solutions" / lab, root / "solutions" / lab,
                     ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
-    done = run_cli(root, "release", LAB)
+    done = run_cli(root, "release", lab)
     assert done.returncode == 0, done.stdout + done.stderr
     return root
 
@@ -191,13 +191,15 @@ def solution_source(grade_id: str, source: Path = LAB_SOURCE) -> str:
     return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION\n?", "", text, flags=re.M)
 
 
-def run_reference(folder: Path, environment: dict) -> Path:
-    """The lab's reference solution run top to bottom in ``folder`` (fast mode): notebook + checkpoints."""
+def run_reference(folder: Path, environment: dict, source: Path = LAB_SOURCE,
+                  checkpoints: tuple = ("gru.pt", "rnn.pt")) -> Path:
+    """A lab's reference solution (the Sherlock lab's by default) run top to bottom in ``folder`` (fast mode):
+    notebook + checkpoints, which must be exactly ``checkpoints`` in checkpoints/fast/."""
     from nbclient import NotebookClient
 
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(LAB_SOURCE, folder / LAB_NOTEBOOK)
-    nb = nbformat.read(folder / LAB_NOTEBOOK, as_version=4)
+    shutil.copy(source, folder / source.name)
+    nb = nbformat.read(folder / source.name, as_version=4)
     saved = dict(os.environ)
     os.environ.update(environment)  # the kernel inherits this process's environment
     try:
@@ -205,9 +207,9 @@ def run_reference(folder: Path, environment: dict) -> Path:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    nbformat.write(nb, folder / LAB_NOTEBOOK)
+    nbformat.write(nb, folder / source.name)
     found = sorted(p.name for p in (folder / "checkpoints" / "fast").glob("*.pt"))
-    assert found == ["gru.pt", "rnn.pt"], f"the reference run left checkpoints {found}, expected gru.pt and rnn.pt"
+    assert found == sorted(checkpoints), f"the reference run left checkpoints {found}, expected {sorted(checkpoints)}"
     return folder
 
 

@@ -5,7 +5,8 @@
 `jupyterhub -f deploy/hub/jupyterhub_config.py` on loopback ports. The shared course environment is
 `make hub-deps`'s .venv-hub (a Python every user may run, the course installed, jupyterhub), and the
 proxy is configurable-http-proxy from npm. Accounts get a per-run tag in their names, so two runs on
-one machine never meet; every account, process and folder is removed at the end, also on failure.
+one machine never meet; every account, process and folder is removed at the end, also on failure,
+and what a run killed outright (SIGKILL, a CI time-out) left behind is removed by the next run.
 """
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ class Deployment:
     """One hub deployment in a temporary root: accounts, exchange, course folder, and (start_hub) the hub."""
 
     def __init__(self, students: list[str], tag: str | None = None):
+        for name in sweep_abandoned():
+            print(f"removed {name}, left by a hub test that was killed before it could clean up")
         self.tag = tag or secrets.token_hex(2)
         self.root = Path(tempfile.mkdtemp(prefix=f"rnn-hub-{self.tag}-", dir="/tmp"))
         self.root.chmod(0o755)  # every account walks through it to the exchange and the data
@@ -97,6 +100,14 @@ class Deployment:
         self.hub: subprocess.Popen | None = None
         self.url = ""
         self.timings: dict[str, float] = {}
+        self._record()
+
+    def _record(self) -> None:
+        """Write down what this run made and who runs it, so that a run killed outright is swept up later."""
+        record = {"owner": _process_id(os.getpid()), "hub": _process_id(self.hub.pid) if self.hub else None,
+                  "accounts": [*self.students, self.instructor, self.grader],
+                  "groups": [self.settings["RNN_HUB_STUDENTS_GROUP"], self.settings["RNN_HUB_INSTRUCTORS_GROUP"]]}
+        (self.root / RECORD).write_text(json.dumps(record))
 
     # --- the instructor's set-up (docs/instructors.md, "A class on JupyterHub") ---------------------
 
@@ -120,7 +131,7 @@ class Deployment:
         self.hubctl("setup", "--checkout", str(REPO), "--data", "sherlock", "--data", "sherlock_adventures",
                     *(["--mirror", mirror] if mirror else []))
         password = secrets.token_urlsafe(12)
-        self.hubctl("add-instructor", self.instructor, "--password", password)
+        self.hubctl("add-instructor", self.instructor, f"--password={password}")  # it may begin with "-"
         self.passwords[self.instructor] = password
         class_list = self.root / "classlist.csv"
         class_list.write_text("username,name\n" + "".join(f"{s},Student {s}\n" for s in self.students))
@@ -178,7 +189,8 @@ class Deployment:
         with open(self.log, "wb") as log:
             self.hub = subprocess.Popen(command, cwd=self.root / "state", env=env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = started + 120
+        self._record()
+        deadline = started + 240  # the hub waits up to 120 s for the grader's JupyterLab (jupyterhub_config.py)
         while http_status(self.url, "/hub/login") != 200:
             if self.hub.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the hub did not start:\n{self.log.read_text()[-4000:]}")
@@ -196,20 +208,59 @@ class Deployment:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         if (self.root / "jupyterhub.log").exists():
             shutil.copy(self.root / "jupyterhub.log", ARTIFACTS / f"jupyterhub-{self.tag}.log")
-        self._stop_proxy()
-        for user in [*self.students, self.instructor, self.grader]:
-            _kill_processes_of(user)
-            subprocess.run(["userdel", "--remove", user], capture_output=True)
-        for group in (self.settings["RNN_HUB_STUDENTS_GROUP"], self.settings["RNN_HUB_INSTRUCTORS_GROUP"]):
-            subprocess.run(["groupdel", group], capture_output=True)
-        shutil.rmtree(self.root, ignore_errors=True)
+        _remove(self.root)
 
-    def _stop_proxy(self) -> None:
-        pid_file = self.root / "state" / "jupyterhub-proxy.pid"
+
+RECORD = "deployment.json"  # in each deployment's root: its owner process, its hub, its accounts and groups
+
+
+def _process_id(pid: int) -> list | None:
+    """(pid, start time): a pid alone may be reused by another process after the first one ended."""
+    try:
+        return [pid, Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(process: list | None) -> bool:
+    return bool(process) and _process_id(process[0]) == process
+
+
+def sweep_abandoned() -> list[str]:
+    """Remove the deployments of runs that were killed outright (SIGKILL, a CI time-out): no finally ran there.
+
+    A deployment whose owner process still runs is another run's, and is left alone.
+    """
+    swept = []
+    for record in Path("/tmp").glob(f"rnn-hub-*/{RECORD}"):
         try:
-            os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass  # already gone with the hub
+            owner = json.loads(record.read_text())["owner"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if not _alive(owner):
+            _remove(record.parent)
+            swept.append(record.parent.name)
+    return swept
+
+
+def _remove(root: Path) -> None:
+    """Stop the hub and proxy of a deployment if they still run, remove its accounts, groups and folder."""
+    try:
+        record = json.loads((root / RECORD).read_text())
+    except (OSError, ValueError):
+        record = {}
+    if _alive(record.get("hub")):
+        os.killpg(record["hub"][0], signal.SIGKILL)  # the hub's session: the hub and the grader's service
+    try:
+        os.kill(int((root / "state" / "jupyterhub-proxy.pid").read_text().strip()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass  # already gone with the hub
+    for user in record.get("accounts", []):
+        _kill_processes_of(user)
+        subprocess.run(["userdel", "--remove", user], capture_output=True)
+    for group in record.get("groups", []):
+        subprocess.run(["groupdel", group], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _kill_processes_of(user: str) -> None:

@@ -76,8 +76,7 @@ WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 needs_chromium = support.needs_chromium
 # Lectures whose figures still wait for their authors' descriptions (helpers.plots.show(fig, alt=...)). Strict:
 # once a lecture's figures are all described its test passes, and pytest says to take it off this list.
-AWAITING_DESCRIPTIONS = {"04_lstm_gru_gates", "05_imdb_sentiment", "06_shakespeare_char_rnn",
-                         "07_time_series_forecasting", "08_seq2seq_attention"}
+AWAITING_DESCRIPTIONS: set[str] = set()  # every lecture describes its figures
 LAB_AWAITING_DESCRIPTIONS = False  # Part H ends with show(fig, alt=...), written by the student
 
 
@@ -153,7 +152,7 @@ def test_lecture_page_passes_axe_offline(browser, lecture):
 
 
 @pytest.mark.parametrize("lecture", [
-    pytest.param(p, marks=pytest.mark.xfail(p.stem in AWAITING_DESCRIPTIONS, strict=True,
+    pytest.param(p, marks=pytest.mark.xfail(p.stem in AWAITING_DESCRIPTIONS, strict=True, raises=AssertionError,
                                             reason="figures wait for their authors' descriptions"))
     for p in LECTURES], ids=[p.stem for p in LECTURES])
 def test_lecture_figures_have_descriptions(lecture):

@@ -1,4 +1,4 @@
-"""helpers.exercises: the checker every lecture's exercises use, and how lectures 01-06 use their checkers."""
+"""helpers.exercises: the checker every lecture's exercises use, and how lectures 01-06 and 09 use their checkers."""
 import ast
 import importlib
 import re
@@ -46,10 +46,10 @@ def test_checker_never_raises_and_reads_numbers_typed_as_text(capsys):
     assert not check("abc", 12, "h") and not check(object(), [1, 2], "h")
     assert capsys.readouterr().out.split("\n")[:3] == ["correct", "not yet: h", "correct"]
 
-# ---------------------------------------------------------------- the lectures' exercise sections (01-06)
+# ---------------------------------------------------------------- the lectures' exercise sections (01-06, 09)
 
 LECTURES = Path(__file__).resolve().parent.parent / "lectures"
-NOTEBOOKS = {n: next(LECTURES.glob(f"{n:02d}_*.ipynb")) for n in range(1, 7)}
+NOTEBOOKS = {n: next(LECTURES.glob(f"{n:02d}_*.ipynb")) for n in (*range(1, 7), 9)}  # 07 and 08: test_exercises_07_08
 
 
 def code_cells(number):

@@ -1,8 +1,8 @@
 """Every public helper says which lecture uses it (as d2l's library names the section defining each
 function), and the claim matches what the notebooks import.
 
-The line is the docstring's last: ``Used in lectures 05 and 08, and the lab.`` for what notebooks import
-(exactly the notebooks that import it, checked here), ``Used by ...`` naming a lecture or the lab for what
+The line is the docstring's last: ``Used in lectures 05 and 08, and the lab attention.`` for what notebooks
+import (exactly the notebooks that import it, checked here), ``Used by ...`` naming a lecture or a lab for what
 only other helpers or the benchmarks call.
 """
 import ast
@@ -49,10 +49,10 @@ def _code(notebook: Path) -> str:
 
 
 def notebook_users() -> dict:
-    """id(object) -> the lectures ("05") and "lab" whose notebooks (or exercise checkers) import it."""
+    """id(object) -> the lectures ("05") and labs ("lab:attention") whose notebooks (or checkers) import it."""
     sources = [(nb.name[:2], _code(nb)) for nb in sorted((REPO / "lectures").glob("*.ipynb"))]
-    sources += [("lab", _code(nb)) for nb in sorted(REPO.glob("assignments/*/*.ipynb"))]
-    sources += [("lab", _code(nb)) for nb in sorted(REPO.glob("solutions/*/*.ipynb"))]
+    sources += [(f"lab:{nb.parent.name}", _code(nb)) for nb in sorted(REPO.glob("assignments/*/*.ipynb"))]
+    sources += [(f"lab:{nb.parent.name}", _code(nb)) for nb in sorted(REPO.glob("solutions/*/*.ipynb"))]
     sources += [(m.group(1), p.read_text()) for p in sorted((REPO / "helpers" / "exercises").glob("*.py"))
                 if (m := re.fullmatch(r"lecture(\d\d)\w*\.py", p.name))]
     found = defaultdict(set)
@@ -69,12 +69,18 @@ def users() -> dict:
     return notebook_users()
 
 
+def _listed(things: list) -> str:
+    return things[0] if len(things) == 1 else f"{', '.join(things[:-1])} and {things[-1]}"
+
+
 def line_for(used: set) -> str:
-    """The docstring line for a helper that these notebooks import, e.g. "Used in lectures 05 and 08, and the lab."."""
-    nums = sorted(u for u in used if u != "lab")
-    parts = ["the lab"] if "lab" in used else []
+    """The docstring line for a helper that these notebooks import, e.g. "Used in lectures 05 and 08, and the lab
+    attention."."""
+    nums = sorted(u for u in used if not u.startswith("lab:"))
+    labs = sorted(u.removeprefix("lab:") for u in used if u.startswith("lab:"))
+    parts = [f"the lab{'s' if len(labs) > 1 else ''} {_listed(labs)}"] if labs else []
     if nums:
-        parts.insert(0, f"lecture {nums[0]}" if len(nums) == 1 else f"lectures {', '.join(nums[:-1])} and {nums[-1]}")
+        parts.insert(0, f"lecture{'s' if len(nums) > 1 else ''} {_listed(nums)}")
     return "Used in " + ", and ".join(parts) + "."
 
 
@@ -84,17 +90,17 @@ def test_each_public_helper_names_its_lectures(module_name, users):
     problems = []
     for name, obj in _public(module):
         doc, where = inspect.getdoc(obj) or "", f"helpers.{module_name}.{name}"
-        last = doc.strip().splitlines()[-1].strip() if doc.strip() else ""
+        last = " ".join(doc.strip().split("\n\n")[-1].split())  # the last paragraph, which may wrap
         used = users.get(id(obj))
         if used and last != line_for(used):
             problems.append(f"{where}: the notebooks that import it want the last docstring line {line_for(used)!r}")
-        elif not used and not re.fullmatch(r"(Used|Raised) by .*\b(lectures? \d\d|the lab)\b.*", last):
+        elif not used and not re.fullmatch(r"(Used|Raised) by .*\b(lectures? \d\d|the labs?)\b.*", last):
             problems.append(f"{where}: no notebook imports it; end its docstring with a line "
                             "'Used by <what calls it> (lecture NN)'")
     assert not problems, "\n".join(problems)
 
 
 def test_the_lecture_line_reads_as_meant():
-    assert line_for({"05", "06", "08", "lab"}) == "Used in lectures 05, 06 and 08, and the lab."
+    assert line_for({"05", "06", "08", "lab:attention"}) == "Used in lectures 05, 06 and 08, and the lab attention."
     assert line_for({"07"}) == "Used in lecture 07."
-    assert line_for({"lab"}) == "Used in the lab."
+    assert line_for({"lab:b", "lab:a"}) == "Used in the labs a and b."

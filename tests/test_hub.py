@@ -11,8 +11,10 @@ drives the system Chromium through four scenes:
 2. alice tries to read, change or hand in bob's work through the hub, the exchange and the file
    system, and to reach the grader's course folder: every attempt fails;
 3. the grader collects (each submission under its owner's name), autogrades in the sandbox, the
-   instructor grades the written answers in Formgrader, and the feedback goes out;
-4. each student fetches feedback in Assignment List and sees only their own.
+   instructor opens the grader's JupyterLab (Formgrader in its Nbgrader menu) and grades the written
+   answers in Formgrader, opened in a browser tab of its own, and the feedback goes out;
+4. each student fetches feedback in Assignment List, follows "(view feedback)" and opens it in
+   JupyterLab, and sees only their own.
 
 Screenshots go to test-artifacts/hub/ (git-ignored).
 """
@@ -27,7 +29,6 @@ import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -213,12 +214,14 @@ def fetch_and_submit(person: Person, name: str, written: str, *, twice: bool = F
     person.assignment_list()
     started = time.monotonic()
     submit_button(page).click()
-    listed = page.locator("#submitted_assignments_list .list_item")
-    page.wait_for_function("n => document.querySelectorAll('#submitted_assignments_list .list_item').length >= n",
-                           arg=2 if twice else 1, timeout=60_000)
+    # Each hand-in is one time stamp (a nested row) under the lab's row in Submitted assignments.
+    stamps = page.locator("#submitted_assignments_list .nested_list_item")
+    page.wait_for_function("n => document.querySelectorAll('#submitted_assignments_list .nested_list_item')"
+                           ".length >= n", arg=2 if twice else 1, timeout=60_000)
+    submit_button(page).wait_for()  # the list came back: the button reads Submit again, not "submitting..."
     person.hub.timings.setdefault("submit_in_ui_s", time.monotonic() - started)
     shot(page, f"{name}-submitted")
-    assert listed.count() >= (2 if twice else 1)
+    assert stamps.count() == (2 if twice else 1), stamps.all_inner_texts()
 
 
 def inbound_names(hub: Deployment) -> list[str]:
@@ -292,7 +295,7 @@ def test_a_class_round_trip_on_a_real_hub(hub, browser, people):
     instructor = Person(browser, hub, hub.instructor)
     instructor.log_in()
     instructor.page.wait_for_url(re.compile(r"/hub/(home|spawn|user)|/user/"), timeout=180_000)
-    grade_written_answers(instructor, hub, {alice: 9, bob: 7, carol: 8})
+    grade_written_answers(instructor, hub, {alice: 9, bob: 7, carol: 8}, markers)
     instructor.close()
     assert manual_scores(hub) == {alice: 9.0, bob: 7.0, carol: 8.0}
 
@@ -338,7 +341,7 @@ def cross_student_attempts(hub: Deployment, alice: str, bob: str) -> dict[str, b
         "read the gradebook": (f"cat {hub.course / 'gradebook.db'}", hub.course / "gradebook.db", denied),
         "read the solutions": (f"cat {hub.course / 'solutions' / ASSIGNMENT / NOTEBOOK}",
                                hub.course / "solutions" / ASSIGNMENT / NOTEBOOK, denied),
-        "read the course secret": (f"cat {secret}", secret.parent.parent.parent, denied),
+        "read the course secret": (f"cat {secret}", secret, denied),
         "overwrite the release": (f"touch {hub.exchange / 'outbound' / ASSIGNMENT / NOTEBOOK}",
                                   hub.exchange / "outbound" / ASSIGNMENT / NOTEBOOK, denied),
     }
@@ -390,36 +393,52 @@ def seconds_late(hub: Deployment) -> dict[str, float]:
         return {s.student.id: s.total_seconds_late for s in gb.find_assignment(ASSIGNMENT).submissions}
 
 
-def grade_written_answers(instructor: Person, hub: Deployment, points: dict[str, int]) -> None:
-    """The instructor, in the grader's Formgrader (the hub service), scores each written comparison."""
+def grade_written_answers(instructor: Person, hub: Deployment, points: dict[str, int],
+                          markers: dict[str, str]) -> None:
+    """The instructor opens the grader's JupyterLab, then Formgrader, and scores each written comparison.
+
+    Formgrader's JupyterLab tab (Nbgrader > Formgrader) stays blank on a JupyterHub: single-user servers
+    send `frame-ancestors 'none'` (JupyterHub >= 4.1), so it is opened in a browser tab of its own, as
+    nbgrader's JupyterHub guide says. Submissions are anonymous there: the instructor reads each answer
+    and gives its author's points (the test knows the author by the marker in the answer).
+    """
     page = instructor.page
     base = f"{hub.url}/services/{COURSE_ID}"
     page.goto(f"{base}/lab")
-    page.locator(".lm-MenuBar").wait_for(timeout=120_000)
+    page.locator(".jp-DirListing-itemText").get_by_text("gradebook.db", exact=True).wait_for(timeout=120_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).click()
+    items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
     shot(page, "instructor-grader-jupyterlab")
-    # Formgrader's own page through the hub (its JupyterLab tab frames the service's direct address).
-    page.goto(f"{base}/formgrader/manage_assignments")
-    page.locator(f"text={ASSIGNMENT}").first.wait_for(timeout=60_000)
+    page.keyboard.press("Escape")
+    assert "Formgrader" in items, items  # the grader's servers switch Formgrader back on
+    page.goto(f"{base}/formgrader")
+    page.locator("#main-table").get_by_text(ASSIGNMENT).first.wait_for(timeout=60_000)
     shot(page, "instructor-formgrader")
-    with gradebook(hub) as db:
-        ids = dict(db.execute("""SELECT s.student_id, n.id FROM submitted_notebook n
-                                 JOIN submitted_assignment s ON n.assignment_id = s.id""").fetchall())
-    for student, score in points.items():
-        page.goto(f"{base}/formgrader/submissions/{ids[student]}/?index=0")
+    page.get_by_role("link", name="Manual Grading").click()
+    page.locator(f"#main-table a[href$='/formgrader/gradebook/{ASSIGNMENT}']").first.click()
+    page.locator(f"#main-table a[href$='/formgrader/gradebook/{ASSIGNMENT}/{ASSIGNMENT}']").first.click()
+    page.get_by_role("link", name="Submission #1", exact=True).wait_for()
+    submissions = page.url
+    for number in range(1, len(points) + 1):
+        page.get_by_role("link", name=f"Submission #{number}", exact=True).click()
         field = page.locator("input#comparison")  # formgrader names each score box after its cell
+        field.wait_for()
+        text = page.content()
+        author = [s for s in points if markers[s] in text]
+        assert len(author) == 1, f"submission #{number} holds the answers of {author}"
         field.scroll_into_view_if_needed()
         with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT"):
-            field.fill(str(score))
+            field.fill(str(points[author[0]]))
             field.press("Tab")  # formgrader saves a score when the box loses focus
-        if student == next(iter(points)):
+        if number == 1:
             shot(page, "instructor-grades-written-answer")
-    page.goto(f"{base}/formgrader/gradebook/{ASSIGNMENT}/{ASSIGNMENT}")
+        page.goto(submissions)
     page.wait_for_load_state("networkidle")
     shot(page, "instructor-gradebook")
 
 
 def fetch_feedback(person: Person, name: str) -> str:
-    """Assignment List > Fetch Feedback, then the student opens the feedback page their server serves."""
+    """Assignment List > Fetch Feedback > (view feedback), then the student opens the HTML in JupyterLab."""
     page = person.page
     person.assignment_list()
     page.get_by_role("button", name="Fetch Feedback").first.click()
@@ -429,8 +448,11 @@ def fetch_feedback(person: Person, name: str) -> str:
     folder = Path("/home") / person.user / ASSIGNMENT / "feedback"
     files = sorted(folder.glob("*/*.html"))
     assert files, f"no feedback fetched into {folder}"
-    relative = files[-1].relative_to(Path("/home") / person.user)
-    page.goto(f"{person.hub.url}/user/{person.user}/files/{quote(str(relative))}")
-    page.wait_for_load_state()
+    view.first.click()  # the file browser goes to the fetched feedback's folder
+    listed = page.locator(".jp-DirListing-itemText").get_by_text(f"{ASSIGNMENT}.html", exact=True)
+    listed.wait_for()
+    listed.dblclick()
+    shown = page.frame_locator(".jp-HTMLViewer iframe").locator("body")
+    shown.get_by_text("Score:").first.wait_for(timeout=60_000)
     shot(page, f"{name}-feedback")
-    return "\n".join(f.read_text() for f in files) + page.content()
+    return "\n".join(f.read_text() for f in files) + shown.inner_text()

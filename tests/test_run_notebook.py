@@ -65,6 +65,20 @@ def test_a_question_reads_its_names_as_they_stood_right_after_its_test_cell(tmp_
     assert answer_of(q) == [2, 3] and answer_of(q_late) == 5
 
 
+def test_a_questions_functions_read_their_globals_as_they_stood_after_its_test_cell(tmp_path):
+    # later cells rebind what f reads: the builtins (a star import), its helper, a constant; f itself is untouched
+    nb = notebook("SCALE = 10\ndef helper(x):\n    return x * SCALE\ndef f(x):\n    return helper(sum(range(x)))",
+                  "assert f(3) == 30", "from torch import *\nfrom numpy import *\ndef helper(x):\n    return -1\nSCALE = 0")
+    nb.cells[1].metadata["nbgrader"] = {"grade_id": "test_f", "grade": True, "points": 1}
+    q = question(0, ASK_F, [3, 4])
+    q.cell, q.names = "test_f", ["f"]
+    q_late = question(1, "def ask(nb, inputs):\n    return [nb.SCALE, attempt(nb.f, 3)]\n")
+    runner, answered = run(tmp_path, nb, [q, q_late])
+    assert answer_of(q) == [30, 60]
+    late = answer_of(q_late)  # a question of no test cell sees the notebook as it ends, as before
+    assert late[0] == 0 and type(late[1]).__name__ == "Raised"
+
+
 def test_a_cell_that_kills_the_kernel_costs_only_that_cell(tmp_path):
     nb = notebook("def f(x):\n    return x + 1", "import os\nos._exit(3)", "def g():\n    return 7",
                   "import os\nos._exit(4)")
@@ -135,3 +149,12 @@ def test_the_sandboxed_kernel_answers_too(tmp_path):
         assert answered == {0: None} and answer_of(q) == [9]
     finally:
         sandbox.drop_run_folder(kernel)
+
+
+def test_what_the_kernel_writes_to_its_own_stdout_and_stderr_never_reaches_the_grader(tmp_path, capfd):
+    nb = notebook("import os\nos.write(1, b'\\xff\\x1b[2J raw-out')\nos.write(2, b'\\xfe\\x1b]0;pwned\\x07 raw-err')\n"
+                  "print('printed')")
+    runner, _ = run(tmp_path, nb)
+    captured = capfd.readouterr()
+    assert "raw-out" not in captured.out + captured.err and "raw-err" not in captured.out + captured.err
+    assert any("printed" in o.get("text", "") for o in nb.cells[0].outputs)  # a cell's own output still comes back

@@ -8,7 +8,8 @@ import torch
 from grading.course import Course
 from grading.probe import Missing, Raised, Unsupported
 from grading.release import lint
-from grading.spec import Check, Fail, close, equal, load_checks, names_reachable, tensor, value
+from grading.spec import (Check, Fail, close, dotted_names_reachable, equal, load_checks, names_reachable, tensor,
+                          value)
 from mini_assignment import CHECKS, source_notebook
 
 
@@ -54,6 +55,28 @@ def test_names_reachable_follows_functions_aliases_and_imports():
     assert names_reachable(SOURCE, "Nope") is None
     redefined = SOURCE + ["class GRUCellScratch(nn.Module):\n    def forward(self, x):\n        return x * 2\n"]
     assert "GRUCell" not in names_reachable(redefined, "GRUCellScratch")  # the last definition is the one graded
+
+
+AUTOGRAD_SOURCE = [
+    "import torch\nimport torch.autograd\nfrom torch.func import grad as g\nimport numpy as np\n",
+    "def backward(h, later):\n    grad = {}\n    grad['W'] = h.T @ later\n    return grad\n",
+    "def bptt(x):\n    h = torch.tanh(x)\n    later = np.ones(3)\n    return backward(h, later)\n",
+    "later = torch.autograd.grad\nw = torch.ones(2, requires_grad=True)\n(w * 2).sum().backward()\n",
+    "def cheat(x):\n    loss = (x ** 2).sum()\n    loss.backward()\n    return g(torch.sin)(x), x.grad\n",
+    "def local_import(x):\n    import torch.autograd as ag\n    from torch.autograd import functional\n    return x\n",
+]
+
+
+def test_dotted_names_reachable_tells_modules_and_methods_from_the_students_own_names():
+    honest = dotted_names_reachable(AUTOGRAD_SOURCE, "bptt")
+    # bptt's local ``later`` and backward's local ``grad`` are not the top-level ``later = torch.autograd.grad``,
+    # and ``import torch.autograd`` at the top level makes bptt's torch.tanh no use of autograd
+    assert {"torch.tanh", "h.T", "np.ones", "torch", "numpy"} <= honest
+    assert not any("autograd" in chain or chain.endswith((".backward", ".grad")) for chain in honest), honest
+    cheat = dotted_names_reachable(AUTOGRAD_SOURCE, "cheat")
+    assert {"loss.backward", "x.grad", "torch.func.grad"} <= cheat
+    assert {"torch.autograd", "torch.autograd.functional"} <= dotted_names_reachable(AUTOGRAD_SOURCE, "local_import")
+    assert dotted_names_reachable(AUTOGRAD_SOURCE, "later") is None  # an assignment, not a function
 
 
 def test_load_checks_refuses_malformed_lists(tmp_path):

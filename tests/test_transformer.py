@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from helpers.models import CharRNN, count_parameters
 from helpers.tasks import CharLMTask
 from helpers.train import TrainConfig, train
-from helpers.transformer import CharTransformer, causal_attention, sliding_window_loss
+from helpers.transformer import CharTransformer, causal_attention, sliding_window_loss, sliding_window_losses
 
 
 def test_causal_attention_equals_pytorch():
@@ -83,6 +83,9 @@ def test_sliding_window_scores_each_character_from_the_same_context(make):
         total += F.cross_entropy(logits[0, -stride:], window[-stride:], reduction="sum").item()
         count += stride
     assert sliding_window_loss(model, ids, context, stride, batch_size=3) == pytest.approx(total / count, rel=1e-5)
+    per_char = sliding_window_losses(model, ids, context, stride, batch_size=3)
+    assert per_char.shape == (len(range(0, len(ids) - context, stride)), stride)
+    assert per_char.sum().item() == pytest.approx(total, rel=1e-5)
     assert model.training is False
     with pytest.raises(ValueError, match="stride <= context"):
         sliding_window_loss(model, ids, context=4, stride=5)

@@ -181,6 +181,7 @@ def grader_account(settings: Settings, checkout: Path) -> None:
             if lab.is_dir():
                 shutil.copytree(lab, course / "solutions" / lab.name, dirs_exist_ok=True,
                                 ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
+    course_secret(home)
     profile = home / ".profile"
     marker = "# rnn-course (hubctl.py)"
     lines = [line for line in (profile.read_text().splitlines() if profile.exists() else []) if marker not in line]
@@ -188,6 +189,20 @@ def grader_account(settings: Settings, checkout: Path) -> None:
     lines += [f"cd {str(course)!r}  {marker}"]
     profile.write_text("\n".join(lines) + "\n")
     chown_tree(home, name)
+
+
+def course_secret(home: Path) -> None:
+    """The grader's course secret (grading/secret.py), made now so that it is in the first backup.
+
+    It decides every submission's hidden-test inputs: kept, a regrade gives the same grades.
+    """
+    path = home / ".config" / "rnn-course" / "grading-secret"
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
 
 
 def exchange(settings: Settings) -> None:
@@ -298,7 +313,7 @@ def add_instructor(settings: Settings, args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("setup", help="groups, grader account and course folder, exchange, Jupyter settings, data")
+    p = sub.add_parser("setup", help="groups, grader account, course folder and secret, exchange, Jupyter settings, data")
     p.add_argument("--checkout", required=True, help="the course's private repository (solutions/, nbgrader_config.py)")
     p.add_argument("--data", action="append", help="a data set to fetch (repeatable; default: all)")
     p.add_argument("--mirror", help="COURSE_DATA_MIRROR for fetching the data")

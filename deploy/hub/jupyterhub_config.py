@@ -5,7 +5,9 @@
 Students and instructors log in with their Unix password (PAM) and get JupyterLab as themselves,
 from the course environment, with Assignment List and Validate. The grader account's JupyterLab
 (Formgrader, the gradebook, solutions) runs as a hub service that only instructors can open, at
-/services/<course_id>/, as nbgrader's JupyterHub guide recommends. Paths and names: hubctl.Settings.
+/services/<course_id>/, as nbgrader's JupyterHub guide recommends. Formgrader itself is opened in a
+browser tab of its own, /services/<course_id>/formgrader: JupyterHub's servers forbid being framed
+(frame-ancestors 'none'), which blanks Formgrader's JupyterLab tab. Paths and names: hubctl.Settings.
 """
 import os
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hubctl import Settings  # noqa: E402
+from jupyterhub.services.service import Service  # noqa: E402
 
 c = get_config()  # noqa: F821 - injected by JupyterHub
 s = Settings.from_env()
@@ -51,6 +54,10 @@ c.JupyterHub.services = [{
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": [f"access:services!service={service}"],
 }]
+# The hub exits when a managed service is not up within its timeout (30 s since JupyterHub 6.0); the
+# grader's JupyterLab imports as slowly as a student's on a busy machine, so it gets what they get.
+if "timeout" in Service.class_trait_names():
+    c.JupyterHub.services[0]["timeout"] = c.Spawner.start_timeout
 c.JupyterHub.load_roles = [
     {"name": f"formgrade-{service}", "description": "instructors open the grader's JupyterLab",
      "users": s.instructors(), "scopes": [f"access:services!service={service}", "list:users", "read:users"]},
