@@ -158,7 +158,10 @@ def execute(p: Plan, nb, course_root: Path) -> dict[int, str | None]:
     p.notes += [f"{label(i)}: stopped at the {p.settings.cell_timeout} s limit per cell; the rest was graded"
                 for i in run.report.timeouts if i not in run.report.skipped]
     if run.report.deadline_hit:
-        p.notes.append(f"the {p.settings.deadline:.0f} s deadline for this notebook passed; what ran was graded")
+        cut = run.report.deadline_cut
+        where = f" while {label(cut)} ran" if cut is not None else ""
+        p.notes.append(f"the {p.settings.deadline:.0f} s deadline for this notebook passed{where}; "
+                       "what ran before it was graded, nothing after it ran")
     return answered
 
 

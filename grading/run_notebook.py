@@ -53,6 +53,7 @@ class RunReport:
     timeouts: list[int] = field(default_factory=list)  # cells stopped at the per-cell limit
     restarts: int = 0
     deadline_hit: bool = False
+    deadline_cut: int | None = None  # the cell the deadline stopped, if it stopped one
 
 
 class _Client(NotebookClient):
@@ -165,10 +166,13 @@ class NotebookRun:
             await self.client.async_execute_cell(cell, index)
         except DeadKernelError:
             return False, "the kernel died while running this cell (a hard exit, or out of memory)"
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
-            if left < self.cell_timeout:
-                self.report.deadline_hit = True
-            if index not in self.report.timeouts:
+        stopped = [o for o in cell.get("outputs", []) if o.get("ename") == "CellTimeoutError"]
+        if stopped:
+            if left < self.cell_timeout:  # the notebook's deadline, not the per-cell limit, stopped it
+                self.report.deadline_hit, self.report.deadline_cut = True, index
+                for o in stopped:
+                    o["traceback"] = ["CellTimeoutError: stopped at the grading deadline for this notebook"]
+            elif index not in self.report.timeouts:
                 self.report.timeouts.append(index)
             if not await self._responsive():
                 return False, f"the cell ran past the {self.cell_timeout} s limit and ignored the interrupt"

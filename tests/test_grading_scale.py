@@ -206,9 +206,10 @@ def test_hostile_submission_is_stopped_at_the_deadline_alone(template, base):
     result = grade(course, "--workers=2", "--force", f"--deadline={deadline}", "--timeout=3000")
     wall = time.perf_counter() - start
     assert result.returncode == 0, result.stdout + result.stderr
-    # what ran by the deadline is graded: mul's answer (1 point); add's cell was stopped there
+    # the deadline stops add's cell; nothing after it runs, so no part is asked (fail closed, and said)
     block = support.summary_block(result.stdout, "sleepy")
-    assert "1/3 autograded" in block and f"the {deadline} s deadline for this notebook passed" in block, block
+    assert "0/3 autograded" in block and f"the {deadline} s deadline for this notebook passed while" in block, block
+    assert "limit per cell" not in block, block  # the deadline, not the per-cell limit, stopped it
     assert re.search(r"alice +3/3 autograded", result.stdout), result.stdout
     assert wall < deadline + 300, wall  # bounded by the deadline, not by the 3000 s the submission asked for
     time.sleep(2)

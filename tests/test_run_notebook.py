@@ -124,6 +124,7 @@ def test_the_deadline_stops_the_run_and_says_so(tmp_path):
     runner, answered = run(tmp_path, nb, [q], cell_timeout=10, deadline=6)
     assert time.monotonic() - start < 40
     assert runner.report.deadline_hit and answered[0].startswith("not asked")
+    assert runner.report.deadline_cut == 1 and runner.report.timeouts == []  # the deadline stopped it, not the limit
 
 
 def test_star_imports_and_shadowed_builtins_do_not_break_the_question(tmp_path):
