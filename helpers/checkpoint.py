@@ -115,7 +115,7 @@ def save_run(run: Run, model, optimizer, scaler, finished: bool) -> None:
 def load_checkpoint(path, model) -> History:
     """Load a checkpoint's weights into ``model`` (the best ones for a finished keep_best run); return its history.
 
-    Used in the labs attention, forecasting and sherlock_rnn_vs_gru.
+    Used in the labs attention, forecasting, imdb_sentiment and sherlock_rnn_vs_gru.
     """
     ckpt = _load_run(Path(path), model)
     _load_best(model, ckpt)

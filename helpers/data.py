@@ -394,7 +394,7 @@ def load_imdb(split: str = "train"):
 
     Labels are 0 (negative) and 1 (positive). Rows come sorted by label, so shuffle them.
 
-    Used in lecture 05.
+    Used in lecture 05, and the lab imdb_sentiment.
     """
     import pandas as pd
 

@@ -46,6 +46,8 @@ def predict_proba(model, seqs, batch_size: int = 256) -> np.ndarray:
     """P(positive) for id sequences, in batches sorted by length; results in the original order (as in lecture 05).
 
     Used by the IMDb benchmarks (lecture 05's pipeline).
+
+    Used in the lab imdb_sentiment.
     """
     model.eval()
     device = next(model.parameters()).device

@@ -25,7 +25,8 @@ _FALSE = {"", "0", "false", "no", "off"}
 def fast_mode() -> bool:
     """True when ``COURSE_FAST`` asks for small subsets and few steps (CPU laptops, CI).
 
-    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting, rnn_by_hand and sherlock_rnn_vs_gru.
+    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting, imdb_sentiment, rnn_by_hand and
+    sherlock_rnn_vs_gru.
     """
     value = os.environ.get("COURSE_FAST", "").strip().lower()
     if value in _TRUE:
@@ -41,8 +42,8 @@ def fast_mode() -> bool:
 def pick(*, fast, full):
     """Return ``fast`` in fast mode and ``full`` otherwise, e.g. ``pick(fast=200, full=5000)``.
 
-    Used in lectures 01, 03, 04, 05, 06, 07, 08 and 09, and the labs attention, forecasting, rnn_by_hand
-    and sherlock_rnn_vs_gru.
+    Used in lectures 01, 03, 04, 05, 06, 07, 08 and 09, and the labs attention, forecasting, imdb_sentiment,
+    rnn_by_hand and sherlock_rnn_vs_gru.
     """
     return fast if fast_mode() else full
 
@@ -105,8 +106,8 @@ def set_seed(seed: int = 0) -> torch.Generator:
 def describe() -> str:
     """One line naming the device, the mode and the torch version, for the top of a notebook.
 
-    Used in lectures 01, 02, 03, 04, 05, 06, 07, 08 and 09, and the labs attention, forecasting, rnn_by_hand
-    and sherlock_rnn_vs_gru.
+    Used in lectures 01, 02, 03, 04, 05, 06, 07, 08 and 09, and the labs attention, forecasting, imdb_sentiment,
+    rnn_by_hand and sherlock_rnn_vs_gru.
     """
     import torch
 

@@ -223,7 +223,7 @@ class SentimentTask:
     batch holds sequences of similar length (little padding) while the batch order stays random.
     ``max_len`` keeps only the first ``max_len`` tokens of each sequence.
 
-    Used in lecture 05.
+    Used in lecture 05, and the lab imdb_sentiment.
     """
 
     kind = "sentiment"

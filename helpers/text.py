@@ -105,7 +105,7 @@ def tokenize(text: str) -> list[str]:
 
     Emoticons stay where they were, with the nose dropped (``:-)`` and ``:)`` are one token).
 
-    Used in lecture 05.
+    Used in lecture 05, and the lab imdb_sentiment.
     """
     if not isinstance(text, str):
         raise ValueError(f"tokenize expects a str, got {type(text).__name__}")

@@ -58,7 +58,7 @@ class TrainingDivergedError(RuntimeError):
 class TrainConfig:
     """Everything about a run except the model and the data. Give at least one budget.
 
-    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting and sherlock_rnn_vs_gru.
+    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting, imdb_sentiment and sherlock_rnn_vs_gru.
     """
 
     lr: float = 2e-3
@@ -116,7 +116,7 @@ def train(model, task: Task, config: TrainConfig | None = None, callback=None) -
     ``callback(step)``, if given, runs after every step (e.g. to record something, or to stop by
     raising KeyboardInterrupt, which saves a checkpoint like Ctrl-C does).
 
-    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting and sherlock_rnn_vs_gru.
+    Used in lectures 05, 06, 07, 08 and 09, and the labs attention, forecasting, imdb_sentiment and sherlock_rnn_vs_gru.
     """
     device = _check_arguments(model, task, config)
     model.to(device)

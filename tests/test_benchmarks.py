@@ -77,4 +77,5 @@ def test_transformer_vs_lstm_reports_both_models():
     result = transformer_vs_lstm.main(["--device", "cpu", "--seconds", "0", "--steps", "2", "--batch-size", "64",
                                        "--seq-len", "32", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--json"])
     assert result["budget_seconds"] is None and result["budget_steps"] == 2
-    assert all(r["steps"] == 2 and r["val_nats_per_char"] > 0 and r["parameters"] > 0 for r in result["models"].values())
+    assert all(r["steps"] == 2 and r["report_same_context"] > 0 and r["report_own_way"] > 0 and r["parameters"] > 0
+               and len(r["trials"]) == 2 for r in result["models"].values())  # each model tries the same two lrs
