@@ -543,7 +543,8 @@ def test_attacks_on_the_lab_are_contained(sandbox_works, tmp_path):
     part_a = points["vocab_tests"]
     part_c = points["gru_shape_tests"] + points["gru_match_tests"]
 
-    done = _grade(course, "autograde", LAB, "--timeout=30", env=SANDBOX_ENV)
+    # 120 s a cell: the attacks walk the file system, which takes longer than 30 s on a busy 2-core box
+    done = _grade(course, "autograde", LAB, "--timeout=120", env=SANDBOX_ENV)
     assert "(sandboxed, fast mode)" in done.stdout, done.stdout + done.stderr
     scores = _scores(course)
     assert set(plan) <= set(scores), done.stdout[-3000:]
@@ -553,7 +554,8 @@ def test_attacks_on_the_lab_are_contained(sandbox_works, tmp_path):
     assert all(extra == 0.0 for _, extra in scores.values())
     assert (course / "sentinel.db").read_bytes() == b"not a gradebook\n"
     nb = lambda s: _outputs_of(course / "autograded" / s / LAB / f"{LAB}.ipynb")  # noqa: E731
-    assert "SNOOP FOUND 0 []" in nb("snoop") and "PEEK READ []" in nb("peek") and "DB CHANGED []" in nb("zz_dbwriter")
+    for student, line in (("snoop", "SNOOP FOUND 0 []"), ("peek", "PEEK READ []"), ("zz_dbwriter", "DB CHANGED []")):
+        assert line in nb(student), (student, nb(student)[-2000:])
 
 
 def _outputs_of(path: Path) -> str:
