@@ -22,7 +22,7 @@ import pytest
 
 import grading_support as support
 from mini_assignment import CHECKS, fill_answers, source_notebook
-from grading_support import CHROMIUM, CHROMIUM_ARGS
+from grading_support import CHROMIUM
 from test_browser import ARTIFACTS
 
 REPO = support.REPO
@@ -74,41 +74,40 @@ def formgrader(graded_course, tmp_path_factory):
         yield server["url"], server["token"]
 
 
-def _open_submission(url: str, token: str, course: Path, shot: str) -> None:
+def _open_submission(browser, url: str, token: str, course: Path, shot: str) -> None:
     """Log in, then open mallory's graded notebook in Formgrader (the instructor's grading view)."""
     from nbgrader.api import Gradebook
-    from playwright.sync_api import sync_playwright
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "rnn-course") as gb:
         submission_id = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "mallory").id
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context().new_page()
-            page.goto(f"{url}/lab?token={token}")  # sets the session cookie, as an instructor's login does
-            page.locator(".lm-MenuBar").wait_for(timeout=60_000)
-            page.goto(f"{url}/formgrader/submissions/{submission_id}/?index=0")
-            page.get_by_text("My notes").first.wait_for(timeout=60_000)
-            time.sleep(3)  # give any script time to run and its request time to land
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=ARTIFACTS / f"{shot}.png", full_page=True)
-        finally:
-            browser.close()
+    # the session's one browser (conftest): a second sync Playwright in the same worker is refused
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/lab?token={token}")  # sets the session cookie, as an instructor's login does
+        page.locator(".lm-MenuBar").wait_for(timeout=60_000)
+        page.goto(f"{url}/formgrader/submissions/{submission_id}/?index=0")
+        page.get_by_text("My notes").first.wait_for(timeout=60_000)
+        time.sleep(3)  # give any script time to run and its request time to land
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"{shot}.png", full_page=True)
+    finally:
+        context.close()
 
 
 @pytest.mark.timeout(600)
-def test_a_graded_submission_runs_no_script_in_formgrader(graded_course, formgrader):
+def test_a_graded_submission_runs_no_script_in_formgrader(graded_course, formgrader, browser):
     course, _ = graded_course
     url, token = formgrader
     graded = nbformat.read(course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     mimes = {k for c in graded.cells for o in c.get("outputs", []) for k in o.get("data", {})}
     assert mimes <= {"text/plain", "image/png", "image/jpeg", "image/gif"}, mimes
-    _open_submission(url, token, course, "formgrader-hostile-submission")
+    _open_submission(browser, url, token, course, "formgrader-hostile-submission")
     assert not sorted(p.name for p in course.glob("PWNED*")), "a student's script ran in Formgrader"
 
     # Control: without grading.inert (the student's Markdown answer as written), the attack gets through.
     raw = nbformat.read(course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     raw.cells[-1].source = HOSTILE_MARKDOWN
     nbformat.write(raw, course / "autograded" / "mallory" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
-    _open_submission(url, token, course, "formgrader-hostile-control")
+    _open_submission(browser, url, token, course, "formgrader-hostile-control")
     assert sorted(p.name for p in course.glob("PWNED*")) == ["PWNED_md.txt"], "the control attack did not run"

@@ -24,7 +24,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
@@ -32,12 +31,10 @@ from pathlib import Path
 
 import pytest
 
+from grading_support import CHROMIUM  # the session's browser (conftest) launches it
 from hub_support import ARTIFACTS, ASSIGNMENT, COURSE_ID, HUB_VENV, Deployment, missing_requirements, \
     unreachable_for_others
 
-CHROMIUM = next((p for p in (shutil.which("chromium"), "/usr/bin/chromium") if p and os.access(p, os.X_OK)), None)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 VOCAB = '''class Vocab:
     """The sorted distinct characters of a text; id i is chars[i]."""
@@ -95,16 +92,7 @@ def people():
             person.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+# `browser` is the session's one Chromium (conftest): a second sync Playwright in one worker is refused.
 
 
 def shot(page, name: str) -> None:
