@@ -274,20 +274,30 @@ def _definitions(sources: list[str]) -> dict[str, list[ast.AST]]:
     return found
 
 
-def names_reachable(sources: list[str], name: str) -> set[str] | None:
-    """Names, attributes and strings used by the notebook's definition of ``name`` and by the notebook's
-    own functions and classes it refers to (transitively); None when the notebook does not define it."""
+def _follow(sources: list[str], name: str, visit) -> bool:
+    """Walk the notebook's top-level definitions from ``name``: ``visit(tops, current)`` reads the statements that
+    define ``current`` and returns the names to follow from them. False when the notebook does not define ``name``
+    as a function or class (nothing is visited)."""
     defs = _definitions(sources)
     if not any(isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) for n in defs.get(name, [])):
-        return None
-    used: set[str] = set()
+        return False
     todo, seen = [name], set()
     while todo:
         current = todo.pop()
         if current in seen or current not in defs:
             continue
         seen.add(current)
-        for node in (sub for top in defs[current] for sub in ast.walk(top)):
+        todo += [n for n in visit(defs[current], current) if n in defs]
+    return True
+
+
+def names_reachable(sources: list[str], name: str) -> set[str] | None:
+    """Names, attributes and strings used by the notebook's definition of ``name`` and by the notebook's
+    own functions and classes it refers to (transitively); None when the notebook does not define it."""
+    used: set[str] = set()
+
+    def visit(tops, _current):
+        for node in (sub for top in tops for sub in ast.walk(top)):
             if isinstance(node, ast.Name):
                 used.add(node.id)
             elif isinstance(node, ast.Attribute):
@@ -297,9 +307,9 @@ def names_reachable(sources: list[str], name: str) -> set[str] | None:
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 used.update(a.name.split(".")[-1] for a in node.names)
                 used.update(a.asname for a in node.names if a.asname)
-        todo += [n for n in used if n in defs]
-    return used
+        return list(used)
 
+    return used if _follow(sources, name, visit) else None
 
 
 def _dotted(node: ast.Attribute) -> str:
@@ -337,29 +347,25 @@ def dotted_names_reachable(sources: list[str], name: str) -> set[str] | None:
     is not followed to a top-level name of the same spelling, and a rule can tell a module or a method
     (``loss.backward()``) from a student's own helper called ``backward``.
     """
-    defs = _definitions(sources)
-    if not any(isinstance(n, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) for n in defs.get(name, [])):
-        return None
     found: set[str] = set()
-    todo, seen = [name], set()
-    while todo:
-        current = todo.pop()
-        if current in seen or current not in defs:
-            continue
-        seen.add(current)
-        for top in defs[current]:
+
+    def visit(tops, current):
+        follow = []
+        for top in tops:
             if isinstance(top, (ast.Import, ast.ImportFrom)):
                 found.update(_imported(top, current))  # only what binds this name: import torch.autograd binds torch
                 continue
             local = _bound(top) if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else set()
             for node in ast.walk(top):
                 if isinstance(node, ast.Name) and node.id not in local:
-                    todo.append(node.id)
+                    follow.append(node.id)
                 elif isinstance(node, ast.Attribute):
                     found.add(_dotted(node))
                 elif isinstance(node, (ast.Import, ast.ImportFrom)):
                     found.update(_imported(node))
-    return found
+        return follow
+
+    return found if _follow(sources, name, visit) else None
 
 
 def _imported(node: ast.Import | ast.ImportFrom, name: str | None = None) -> set[str]:
