@@ -441,6 +441,6 @@ def fetch_feedback(person: Person, name: str) -> str:
     listed.wait_for()
     listed.dblclick()
     shown = page.frame_locator(".jp-HTMLViewer iframe").locator("body")
-    shown.get_by_text("Score:").first.wait_for(timeout=60_000)
+    shown.get_by_role("heading", name=re.compile(r"^Feedback on ")).first.wait_for(timeout=60_000)
     shot(page, f"{name}-feedback")
     return "\n".join(f.read_text() for f in files) + shown.inner_text()
