@@ -191,26 +191,61 @@ def solution_source(grade_id: str, source: Path = LAB_SOURCE) -> str:
     return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION\n?", "", text, flags=re.M)
 
 
+REFERENCE_RUNS = REPO / "test-artifacts" / "reference-runs"
+
+
 def run_reference(folder: Path, environment: dict, source: Path = LAB_SOURCE,
-                  checkpoints: tuple = ("gru.pt", "rnn.pt")) -> Path:
-    """A lab's reference solution (the Sherlock lab's by default) run top to bottom in ``folder`` (fast mode):
-    notebook + checkpoints, which must be exactly ``checkpoints`` in checkpoints/fast/."""
+                  checkpoints: tuple = ("gru.pt", "rnn.pt"), timeout: int = 900) -> Path:
+    """A lab's reference solution (the Sherlock lab's by default) run top to bottom (fast mode), copied into
+    ``folder``: notebook + checkpoints/fast/, which must hold exactly ``checkpoints``.
+
+    The run is stored under test-artifacts/ by what it depends on (notebook, helpers, mode, data, Python,
+    torch), so the workers and both make targets share one run instead of training the same model again.
+    """
+    import fcntl
+
+    stored = REFERENCE_RUNS / f"{source.stem}-{_reference_fingerprint(source, environment)}"
+    REFERENCE_RUNS.mkdir(parents=True, exist_ok=True)
+    with open(REFERENCE_RUNS / f"{source.stem}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a worker running this reference now: wait for its run
+        if not (stored / ".complete").is_file():
+            for old in REFERENCE_RUNS.glob(f"{source.stem}-*"):  # runs of older code
+                shutil.rmtree(old, ignore_errors=True)
+            _execute_reference(stored, environment, source, timeout)
+            (stored / ".complete").touch()
+    found = sorted(p.name for p in (stored / "checkpoints" / "fast").iterdir())
+    assert found == sorted(checkpoints), f"the reference run left checkpoints {found}, expected {sorted(checkpoints)}"
+    shutil.copytree(stored, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+    return folder
+
+
+def _reference_fingerprint(source: Path, environment: dict) -> str:
+    """A digest of everything a reference run's result depends on."""
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    for path in [source, *sorted((REPO / "helpers").rglob("*.py"))]:
+        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
+    settings = [environment.get(k) for k in ("COURSE_FAST", "COURSE_DATA_MIRROR")] + [sys.version, version("torch")]
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()[:16]
+
+
+def _execute_reference(folder: Path, environment: dict, source: Path, timeout: int) -> None:
     from nbclient import NotebookClient
 
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(source, folder / source.name)
-    nb = nbformat.read(folder / source.name, as_version=4)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    nb = nbformat.read(source, as_version=4)
     saved = dict(os.environ)
     os.environ.update(environment)  # the kernel inherits this process's environment
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     finally:
         os.environ.clear()
         os.environ.update(saved)
     nbformat.write(nb, folder / source.name)
-    found = sorted(p.name for p in (folder / "checkpoints" / "fast").glob("*.pt"))
-    assert found == sorted(checkpoints), f"the reference run left checkpoints {found}, expected {sorted(checkpoints)}"
-    return folder
 
 
 # --- a real Jupyter server, as `make lab` starts one -----------------------------------------------------------------

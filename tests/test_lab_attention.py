@@ -116,23 +116,8 @@ def _forge(reference, target) -> None:
 
 @pytest.fixture(scope="module")
 def reference(module_folder):
-    """The reference solution run top to bottom in fast mode in its own folder: notebook and checkpoints/fast/."""
-    import os
-
-    from nbclient import NotebookClient
-
-    folder = module_folder / "reference"
-    folder.mkdir()
-    nb = nbformat.read(SOURCE, as_version=4)
-    saved = dict(os.environ)
-    os.environ.update(support.env())  # the kernel inherits this process's environment: fast mode
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    assert (folder / "checkpoints" / "fast" / "dates.pt").is_file()
-    return folder
+    """The reference solution run top to bottom in fast mode: notebook and checkpoints/fast/."""
+    return support.run_reference(module_folder / "reference", support.env(), source=SOURCE, checkpoints=("dates.pt",))
 
 
 @pytest.fixture(scope="module")

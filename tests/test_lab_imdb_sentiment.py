@@ -85,27 +85,6 @@ def _honest_extras(nb):
     return nb
 
 
-def _reference(folder):
-    """The solution run top to bottom in fast mode in folder: notebook and checkpoints/fast/."""
-    import os
-
-    from nbclient import NotebookClient
-
-    folder.mkdir(parents=True, exist_ok=True)
-    nb = nbformat.read(SOURCE / NOTEBOOK, as_version=4)
-    saved = dict(os.environ)
-    os.environ.update(support.env())  # the kernel inherits this process's environment
-    try:
-        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    nbformat.write(nb, folder / NOTEBOOK)
-    found = sorted(p.name for p in (folder / "checkpoints" / "fast").iterdir())
-    assert found == ["classifier.pt", "vocab.json"], found
-    return folder
-
-
 def _forge(reference, target) -> None:
     """Untrained weights of the right shapes, saved with the reference's (good) history."""
     import torch
@@ -136,7 +115,8 @@ def _grade_class(shared_tmp):
                     ignore=shutil.ignore_patterns("checkpoints", ".ipynb_checkpoints", "__pycache__"))
     done = support.run_cli(course, "release", LAB)
     assert done.returncode == 0, done.stdout + done.stderr
-    reference = _reference(shared_tmp / "imdb-reference")
+    reference = support.run_reference(shared_tmp / "imdb-reference", support.env(), source=SOURCE / NOTEBOOK,
+                                      checkpoints=("classifier.pt", "vocab.json"))
     solved = nbformat.read(reference / NOTEBOOK, as_version=4)
     release = support.released(course, LAB)
     for student in LOST:
