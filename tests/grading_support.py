@@ -8,6 +8,7 @@ nbgrader's Gradebook, as nbgrader's own test suite does.
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import shutil
@@ -175,6 +176,67 @@ def summary_block(stdout: str, student: str) -> str:
             break
         block.append(ln)
     return "\n".join(block)
+
+
+
+def assert_unflagged(stdout: str, student: str) -> None:
+    """The student's summary lines say neither FLAGGED nor FAILED."""
+    block = summary_block(stdout, student)
+    assert "FLAGGED" not in block and "FAILED" not in block, block
+
+
+def assert_flagged(stdout: str, student: str, *why: str) -> None:
+    """The student is flagged for review, and the summary says each of ``why``."""
+    block = summary_block(stdout, student)
+    assert "FLAGGED for review" in block and all(w in block for w in why), block
+
+
+# --- feedback ------------------------------------------------------------------------------------------------------
+
+def notebook_text(notebook: Path) -> str:
+    """A notebook's cell sources, one after another."""
+    return "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells)
+
+
+def hidden_lines(checks: str | Path, public: Path, min_length: int = 25) -> list[str]:
+    """The lines of a checks.py that are the grader's alone: code (not a comment or a message) of min_length or
+    more characters that the ``public`` notebook does not hold."""
+    text = checks.read_text() if isinstance(checks, Path) else checks
+    shown = notebook_text(public)
+    lines = {ln.strip() for ln in text.splitlines()}
+    return sorted(ln for ln in lines if len(ln) >= min_length and ln not in shown
+                  and not ln.startswith(("#", '"', "'", 'f"', "f'")))
+
+
+def feedback_pages(course: Path, assignment: str, hidden: list[str]) -> tuple[dict[str, str], str]:
+    """``feedback`` run on the course: each graded student's page (raw HTML) by name, and what the command said.
+
+    Fails where a graded student has no page, feedback holds anything but HTML, or a page shows a hidden line the
+    student did not write, the course secret or the seed of the student's hidden inputs.
+    """
+    from grading.secret import submission_seed
+
+    done = run_cli(course, "feedback", assignment)
+    assert done.returncode == 0, done.stdout + done.stderr
+    pages = {}
+    graded = [f for f in (course / "autograded").iterdir() if (f / assignment).is_dir()]  # not the grader's .logs
+    for folder in sorted(graded):
+        found = sorted((course / "feedback" / folder.name / assignment).glob("*.html"))
+        assert found, f"no feedback for {folder.name}:\n{done.stdout[-3000:]}"
+        raw = found[0].read_text()
+        words = html.unescape(re.sub(r"<[^>]+>", "", raw)) + "\n" + html.unescape(raw)
+        handed_in = sorted((course / "submitted" / folder.name / assignment).glob("*.ipynb"))
+        notebooks = {p.name: p.read_bytes() for p in handed_in}
+        own = "\n".join(notebook_text(p) for p in handed_in)
+        leaked = [ln for ln in hidden if ln in words and ln not in own]  # a line they wrote too is theirs to see
+        assert not leaked, f"{folder.name}'s feedback shows lines of checks.py: {leaked[:3]}"
+        seed = submission_seed(SECRET.encode(), COURSE_ID, assignment, folder.name, notebooks)
+        assert SECRET not in raw and str(seed) not in raw, f"{folder.name}'s feedback shows the secret or its seed"
+        assert "Hidden checks, on inputs drawn for this submission" in raw, raw[-2000:]
+        pages[folder.name] = raw
+    others = [p for p in (course / "feedback").rglob("*") if p.is_file() and p.suffix != ".html"]
+    assert not others, f"feedback holds more than HTML: {others[:3]}"
+    return pages, done.stdout
 
 
 def cell(nb, grade_id: str):

@@ -1,5 +1,4 @@
 """`python -m grading`'s `all`: which labs each step means by it, and the steps that refuse it."""
-from pathlib import Path
 
 import pytest
 

@@ -145,7 +145,7 @@ def test_honest_submissions_are_graded_exactly_and_never_flagged(graded, student
     course, done = graded
     block = support.summary_block(done.stdout, student)
     assert _auto(course, student) == EXPECTED[student], block
-    assert "FLAGGED" not in block and "FAILED" not in block, block
+    support.assert_unflagged(done.stdout, student)
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
@@ -158,31 +158,15 @@ def test_forged_training_is_flagged_and_loses_only_its_check(graded):
     course, done = graded
     block = support.summary_block(done.stdout, "forged")
     assert _auto(course, "forged") == EXPECTED["forged"], block
-    assert "FLAGGED for review" in block and "history claims" in block, block
-
-
-def _hidden_lines() -> list[str]:
-    """Distinctive lines of the lab's checks.py that the notebook does not hold itself."""
-    notebook = SOURCE.read_text()
-    lines = {ln.strip() for ln in (REPO / "solutions" / LAB / "checks.py").read_text().splitlines()}
-    return sorted(ln for ln in lines if len(ln) > 30 and not ln.startswith(("#", '"')) and ln not in notebook)
+    support.assert_flagged(done.stdout, "forged", "history claims")
 
 
 def test_feedback_teaches_and_shows_no_hidden_line(graded):
     course, _ = graded
-    done = support.run_cli(course, "feedback", LAB)
-    assert done.returncode == 0, done.stdout + done.stderr
-    hidden = _hidden_lines()
+    hidden = support.hidden_lines(REPO / "solutions" / LAB / "checks.py", course / "assignments" / LAB / f"{LAB}.ipynb")
     assert len(hidden) > 40
-    pages = {}
-    for path in (course / "feedback").rglob("*"):
-        if path.is_file():
-            assert path.suffix == ".html", path
-            text = html_module.unescape(path.read_text())
-            leaked = [line for line in hidden if line in text]
-            assert not leaked, f"{path.relative_to(course)} shows the grader's checks: {leaked[:3]}"
-            assert "Hidden checks, on inputs drawn for this submission" in text
-            pages[path.parts[-3]] = text
+    pages, _ = support.feedback_pages(course, LAB, hidden)
+    pages = {name: html_module.unescape(page) for name, page in pages.items()}
     assert {"alice", "bob", "carol", "dave", "erin", "frank", "forged"} <= set(pages)
     assert re.search(r"training example\(s\) have targets at or after position \d+, where the test period starts",
                      pages["dave"])

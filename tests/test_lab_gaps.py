@@ -122,13 +122,12 @@ def test_each_planted_mistake_loses_exactly_its_part(graded, student):
 @pytest.mark.parametrize("student", [s for s in LOST if s != "forged"])
 def test_honest_mistakes_are_not_flagged(graded, student):
     _, done = graded
-    assert "FLAGGED" not in support.summary_block(done.stdout, student)
+    support.assert_unflagged(done.stdout, student)
 
 
 def test_forged_training_is_flagged_by_the_judge(graded):
     course, done = graded
-    block = support.summary_block(done.stdout, "forged")
-    assert "FLAGGED for review" in block and "history claims" in block, block
+    support.assert_flagged(done.stdout, "forged", "history claims")
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", support.COURSE_ID) as gb:

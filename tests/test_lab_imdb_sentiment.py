@@ -28,7 +28,6 @@ import nbformat
 import pytest
 
 import grading_support as support
-from grading.secret import submission_seed
 from grading_support import REPO, cell
 from test_tamper import ATTACK_CODE, EDITED_TESTS, PLOT, _submission
 
@@ -150,14 +149,12 @@ def test_each_submission_is_graded_exactly(graded, student):
 @pytest.mark.parametrize("student", [s for s in LOST if s != "forged"])
 def test_honest_submissions_are_never_flagged(graded, student):
     _, out = graded
-    block = support.summary_block(out, student)
-    assert "FLAGGED" not in block and "FAILED" not in block, block
+    support.assert_unflagged(out, student)
 
 
 def test_forged_training_is_flagged_by_the_judge(graded):
     _, out = graded
-    block = support.summary_block(out, "forged")
-    assert "FLAGGED for review" in block and "history claims" in block, block
+    support.assert_flagged(out, "forged", "history claims")
 
 
 @pytest.mark.parametrize("student", ["blank", *ATTACK_GROUPS])
@@ -168,20 +165,9 @@ def test_the_blank_release_and_attacks_on_it_earn_nothing(graded, student):
 
 def test_the_planted_leaks_are_named_in_feedback_and_nothing_hidden_is_shown(graded):
     course, _ = graded
-    done = support.run_cli(course, "feedback", LAB)
-    assert done.returncode == 0, done.stdout + done.stderr
-    public = "\n".join(c.source for c in support.released(course, LAB).cells)  # what students read anyway
-    hidden = [ln.strip() for ln in (SOURCE / "checks.py").read_text().splitlines() if len(ln.strip()) > 25
-              and not ln.strip().startswith(("#", '"""', "f\"", "raise Fail(f", "expect(", "Check("))
-              and ln.strip() not in public]
+    hidden = support.hidden_lines(SOURCE / "checks.py", course / "assignments" / LAB / NOTEBOOK)
     assert len(hidden) > 100
-    for folder in sorted((course / "submitted").iterdir()):
-        page = next((course / "feedback" / folder.name / LAB).glob("*.html")).read_text()
-        nb_bytes = {NOTEBOOK: (folder / LAB / NOTEBOOK).read_bytes()}
-        seed = str(submission_seed(support.SECRET.encode(), support.COURSE_ID, LAB, folder.name, nb_bytes))
-        assert seed not in page and support.SECRET not in page
-        shown = [ln for ln in hidden if ln in page]
-        assert not shown, f"{folder.name}'s feedback shows lines of checks.py: {shown[:3]}"
+    support.feedback_pages(course, LAB, hidden)
     leak = next((course / "feedback" / "vocab_leak" / LAB).glob("*.html")).read_text()
     assert re.search(r"occur in none of the token lists it was given", leak)
     refit = next((course / "feedback" / "tfidf_refit" / LAB).glob("*.html")).read_text()

@@ -8,8 +8,8 @@ import torch
 from grading.course import Course
 from grading.probe import Missing, Raised, Unsupported
 from grading.release import lint
-from grading.spec import (Check, Fail, close, dotted_names_reachable, equal, load_checks, names_reachable, tensor,
-                          value)
+from grading.spec import (Check, Context, Fail, close, dotted_names_reachable, equal, handed_in, load_checkpoint,
+                          load_checks, names_reachable, tensor, value)
 from mini_assignment import CHECKS, source_notebook
 
 
@@ -126,3 +126,45 @@ def test_ask_source_ships_what_it_names():
     scope = {}
     exec(source, scope)
     assert scope["ask"](None, None) == 1
+
+
+def test_handed_in_checkpoints_say_what_to_hand_in():
+    import io
+
+    full, fast = Context(seed=0, fast=False, files={}), Context(seed=0, fast=True, files={})
+    assert message(handed_in, fast, "gru.pt") == ("no checkpoints/fast/gru.pt was handed in: run the training and "
+                                                  "hand in the checkpoints/ folder")
+    assert "no checkpoints/a.pt and checkpoints/b.json were handed in" in message(handed_in, full, "a.pt", "b.json")
+    full.files["checkpoints/fast/gru.pt"] = b"x"  # the fast/full trap: the student is told which it is
+    assert message(handed_in, full, "gru.pt").startswith(
+        "only fast-mode checkpoints were handed in (checkpoints/fast/gru.pt): train without COURSE_FAST and hand in "
+        "checkpoints/gru.pt")
+    fast.files["checkpoints/fast/gru.pt"] = b"x" * 3_000_000
+    assert message(handed_in, fast, "gru.pt", limit_mb=2) == "checkpoints/fast/gru.pt is 3 MB; keep it under 2 MB"
+    assert handed_in(fast, "gru.pt") == [b"x" * 3_000_000]
+
+    saved = io.BytesIO()
+    torch.save({"model": {"w": torch.ones(2)}, "history": {}}, saved)
+    assert load_checkpoint(fast, "gru.pt", saved.getvalue())["model"]["w"].tolist() == [1.0, 1.0]
+    for junk in (b"not a checkpoint", _pickled(torch.ones(2)), _pickled({"weights": 1})):
+        assert message(load_checkpoint, fast, "gru.pt", junk) == (
+            "checkpoints/fast/gru.pt could not be loaded as a training checkpoint of this course")
+
+
+class _Runs:  # an object whose unpickling would run code: weights_only refuses it
+    def __reduce__(self):
+        return (print, ("this ran in the grader",))
+
+
+def _pickled(obj) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    torch.save(obj, out)
+    return out.getvalue()
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_not_run(capsys):
+    fast = Context(seed=0, fast=True, files={})
+    assert "could not be loaded" in message(load_checkpoint, fast, "gru.pt", _pickled({"model": _Runs()}))
+    assert "this ran" not in capsys.readouterr().out

@@ -23,7 +23,6 @@ import nbformat
 import pytest
 
 import grading_support as support
-from grading.secret import submission_seed
 from mini_assignment import ASSIGNMENT, CHECKS, RIGHT, fill_answers
 
 pytestmark = pytest.mark.timeout(3600)
@@ -281,22 +280,10 @@ def test_an_attack_with_the_right_answers_earns_no_more_than_they_do(attacked_wi
 
 
 def test_feedback_is_written_for_everyone_and_gives_nothing_away(honest, attacked):
-    question_code = [ln.strip() for ln in CHECKS.splitlines() if ln.strip().startswith(("return [attempt", "def ask_",
-                                                                                         "def judge_", "equal(got"))]
-    assert len(question_code) >= 6
     for course, _ in (honest, attacked):
-        done = support.run_cli(course, "feedback", ASSIGNMENT)
-        assert done.returncode == 0, done.stdout + done.stderr
-        for folder in sorted((course / "submitted").iterdir()):
-            pages = list((course / "feedback" / folder.name / ASSIGNMENT).glob("*.html"))
-            assert pages, f"no feedback for {folder.name}:\n{done.stdout}"
-            page = pages[0].read_text()
-            nb_bytes = {f"{ASSIGNMENT}.ipynb": (folder / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes()}
-            seed = str(submission_seed(support.SECRET.encode(), support.COURSE_ID, ASSIGNMENT, folder.name, nb_bytes))
-            assert seed not in page and support.SECRET not in page
-            leaked = [ln for ln in question_code if ln in page]
-            assert not leaked, f"{folder.name}'s feedback shows the grader's code: {leaked}"
-            assert "Hidden checks, on inputs drawn for this submission" in page
+        hidden = support.hidden_lines(CHECKS, course / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", min_length=20)
+        assert len(hidden) >= 10
+        support.feedback_pages(course, ASSIGNMENT, hidden)
 
 
 def test_feedback_names_the_check_and_what_differed(honest):
