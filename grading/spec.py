@@ -20,8 +20,9 @@ cell's points; the checks of a cell share out all of its points. A check has up 
   shapes and the names of builtin exceptions. ``ctx.flag(reason)`` marks evidence that honest code
   cannot produce (it zeroes only this check and asks a person to look).
 
-A check without ``ask`` judges the submitted files: ``ctx.files`` (checkpoints), ``ctx.code``
-(the submitted notebook's code cells, for rules such as "no nn.GRUCell inside Part C").
+A check without ``ask`` judges the submitted files: ``ctx.files`` (checkpoints: read them with
+:func:`handed_in` and :func:`load_checkpoint`), ``ctx.code`` (the submitted notebook's code cells,
+for rules such as "no nn.GRUCell inside Part C").
 See docs/grading.md, "Writing hidden checks for a lab".
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ import builtins
 import hashlib
 import importlib.util
 import inspect
+import io
 import json
 import random
 import textwrap
@@ -41,6 +43,7 @@ from typing import Callable
 from grading.probe import BUILTIN_ERRORS, Missing, Raised, Unsupported
 
 __all__ = ["Check", "Context", "Fail", "value", "tensor", "close", "equal", "expect", "load_checks",
+           "handed_in", "load_checkpoint",
            "notebook_code", "names_reachable", "dotted_names_reachable", "Raised", "Missing", "Unsupported"]
 
 
@@ -133,6 +136,48 @@ def expect(condition, message: str) -> None:
     """Fail with message unless condition holds."""
     if not condition:
         raise Fail(message)
+
+
+
+# --- the files a student handed in ------------------------------------------------------------------------------
+
+MB = 1e6
+
+
+def checkpoint_folder(ctx: Context) -> str:
+    """Where the notebooks save: checkpoints/fast in fast mode, checkpoints otherwise."""
+    return "checkpoints/fast" if ctx.fast else "checkpoints"
+
+
+def handed_in(ctx: Context, *names: str, limit_mb: float = 20) -> list[bytes]:
+    """The bytes of each checkpoint file named (in the folder of this grading mode), or a Fail that says
+    what to hand in: a fast-mode hand-in graded in full mode is told so, not that nothing came."""
+    folder = checkpoint_folder(ctx)
+    missing = [f"{folder}/{n}" for n in names if f"{folder}/{n}" not in ctx.files]
+    fast_only = [f"checkpoints/fast/{n}" for n in names if f"checkpoints/fast/{n}" in ctx.files]
+    if missing and fast_only and not ctx.fast:
+        raise Fail(f"only fast-mode checkpoints were handed in ({', '.join(fast_only)}): train without COURSE_FAST "
+                   f"and hand in {' and '.join(missing)}")
+    if missing:
+        raise Fail(f"no {' and '.join(missing)} {'was' if len(missing) == 1 else 'were'} handed in: run the training "
+                   "and hand in the checkpoints/ folder")
+    data = [ctx.files[f"{folder}/{n}"] for n in names]
+    for name, raw in zip(names, data):
+        expect(len(raw) < limit_mb * MB, f"{folder}/{name} is {len(raw) / MB:.0f} MB; keep it under {limit_mb:g} MB")
+    return data
+
+
+def load_checkpoint(ctx: Context, name: str, raw: bytes) -> dict:
+    """A handed-in checkpoint read as data only (``weights_only``: no code of the student's runs here)."""
+    import torch
+
+    try:
+        ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - anything that is not one of the course's checkpoints
+        ckpt = None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise Fail(f"{checkpoint_folder(ctx)}/{name} could not be loaded as a training checkpoint of this course")
+    return ckpt
 
 
 def _kind(x) -> str:

@@ -13,12 +13,11 @@ weights are far from is flagged.
 """
 from __future__ import annotations
 
-import io
 import math
 
-from grading.spec import Check, Fail, close, dotted_names_reachable, expect, tensor, value
+from grading.spec import (
+    Check, Fail, checkpoint_folder, close, dotted_names_reachable, expect, handed_in, load_checkpoint, tensor, value)
 
-MB = 1e6
 
 # --- source rules, read from the submitted notebook (as data) -------------------------------------------------
 
@@ -410,19 +409,9 @@ def draw_dates(ctx):
 
 
 def _date_checkpoint(ctx):
-    import torch
-
-    folder = "checkpoints/fast" if ctx.fast else "checkpoints"
-    other = "checkpoints" if ctx.fast else "checkpoints/fast"
-    data = ctx.files.get(f"{folder}/dates.pt")
-    if data is None:
-        if f"{other}/dates.pt" in ctx.files and not ctx.fast:
-            raise Fail(f"only a fast-mode checkpoint was handed in ({other}/dates.pt): train without COURSE_FAST and "
-                       f"hand in {folder}/dates.pt")
-        raise Fail(f"no {folder}/dates.pt was handed in: run the training cell and hand in the checkpoints/ folder")
-    expect(len(data) < 20 * MB, f"{folder}/dates.pt is {len(data) / MB:.0f} MB; keep it under 20 MB")
+    folder = checkpoint_folder(ctx)
+    ckpt = load_checkpoint(ctx, "dates.pt", *handed_in(ctx, "dates.pt"))
     try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         config, state, history = dict(ckpt["model_config"]), ckpt["model"], dict(ckpt["history"])
         step = ckpt.get("step")
         if ckpt.get("finished") and ckpt.get("best"):

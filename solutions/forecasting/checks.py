@@ -20,12 +20,11 @@ What this lab cannot detect (say so to colleagues; a person reading the notebook
 """
 from __future__ import annotations
 
-import io
 import math
 
-from grading.spec import Check, Fail, Raised, close, expect, tensor, value
+from grading.spec import (
+    Check, Fail, Raised, checkpoint_folder, close, expect, handed_in, load_checkpoint, tensor, value)
 
-MB = 1e6
 PERIOD = 12
 BASE_WINDOW = 2 * PERIOD  # the judge's baselines read two seasons, whatever the student's window
 MODELS = ("RNNForecaster", "CNNForecaster", "CNNGRUForecaster")
@@ -235,19 +234,9 @@ def _series():
 
 
 def _checkpoint(ctx):
-    import torch
-
-    folder = "checkpoints/fast" if ctx.fast else "checkpoints"
-    other = "checkpoints" if ctx.fast else "checkpoints/fast"
-    data = ctx.files.get(f"{folder}/forecaster.pt")
-    if data is None:
-        if f"{other}/forecaster.pt" in ctx.files and not ctx.fast:
-            raise Fail(f"only a fast-mode checkpoint was handed in ({other}/forecaster.pt): train without "
-                       f"COURSE_FAST and hand in {folder}/forecaster.pt")
-        raise Fail(f"no {folder}/forecaster.pt was handed in: run the training cell and hand in the checkpoints/ folder")
-    expect(len(data) < 20 * MB, f"{folder}/forecaster.pt is {len(data) / MB:.0f} MB; keep it under 20 MB")
+    folder = checkpoint_folder(ctx)
+    ckpt = load_checkpoint(ctx, "forecaster.pt", *handed_in(ctx, "forecaster.pt"))
     try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         state = ckpt["best"]["model"] if ckpt.get("finished") and ckpt.get("best") else ckpt["model"]
         assert isinstance(ckpt["history"], dict) and isinstance(ckpt["settings"], dict)
         return ckpt, state, ckpt["settings"], ckpt.get("model_config"), ckpt["history"]

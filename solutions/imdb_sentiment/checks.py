@@ -7,13 +7,12 @@ model with the instructor's class and measures it on validation and test reviews
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 
-from grading.spec import Check, Fail, Raised, close, equal, expect, tensor, value
+from grading.spec import (
+    Check, Fail, Raised, checkpoint_folder, close, equal, expect, handed_in, load_checkpoint, tensor, value)
 
-MB = 1e6
 N_TRAIN_FAST = 2_000  # the notebook's fast-mode training part (its first 2,000 reviews)
 EVAL_REVIEWS = 1_000  # validation and test reviews the judge measures the checkpoint on (each)
 CLAIM_TOLERANCE = 0.15  # accuracy between the history's kept validation score and the re-measured one
@@ -417,18 +416,8 @@ def judge_model(inputs, answer, ctx):
 
 def _submitted(ctx):
     """(vocabulary, max_len, weights, history, kept step) from the hand-in; Fail saying what is wrong."""
-    import torch
-
-    folder = "checkpoints/fast" if ctx.fast else "checkpoints"
-    other = "checkpoints" if ctx.fast else "checkpoints/fast"
-    data, words = ctx.files.get(f"{folder}/classifier.pt"), ctx.files.get(f"{folder}/vocab.json")
-    if data is None or words is None:
-        if f"{other}/classifier.pt" in ctx.files and not ctx.fast:
-            raise Fail(f"only a fast-mode checkpoint was handed in ({other}/classifier.pt): train without COURSE_FAST "
-                       f"and hand in {folder}/classifier.pt and {folder}/vocab.json")
-        raise Fail(f"no {folder}/classifier.pt and {folder}/vocab.json were handed in: run the training cell and "
-                   "hand in the checkpoints/ folder")
-    expect(len(data) < 40 * MB, f"{folder}/classifier.pt is {len(data) / MB:.0f} MB; keep it under 40 MB")
+    folder = checkpoint_folder(ctx)
+    data, words = handed_in(ctx, "classifier.pt", "vocab.json", limit_mb=40)
     try:
         saved = json.loads(words.decode("utf-8"))
         itos, max_len = saved["itos"], saved["max_len"]
@@ -436,8 +425,8 @@ def _submitted(ctx):
         assert itos[:2] == ["<pad>", "<unk>"] and type(max_len) is int and 1 <= max_len <= 5_000
     except Exception:  # noqa: BLE001 - anything but the notebook's own save_vocab
         raise Fail(f"{folder}/vocab.json is not the vocabulary save_vocab writes") from None
+    ckpt = load_checkpoint(ctx, "classifier.pt", data)
     try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         state, history = ckpt["model"], ckpt["history"]
         kept = None
         if ckpt.get("finished") and ckpt.get("best"):

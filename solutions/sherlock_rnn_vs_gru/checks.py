@@ -7,12 +7,12 @@ involved. Parts A-F keep the points and meaning of the lab's table.
 """
 from __future__ import annotations
 
-import io
 import math
 
-from grading.spec import Check, Fail, Raised, close, equal, expect, names_reachable, tensor, value
+from grading.spec import (
+    Check, Fail, Raised, checkpoint_folder, close, equal, expect, handed_in, load_checkpoint, names_reachable,
+    tensor, value)
 
-MB = 1e6
 UNKNOWN = "☃жΩ€✓"  # characters the canon does not use: encode must refuse them
 
 
@@ -381,19 +381,9 @@ TOLERANCE = 0.3  # nats/char between the stored history's last held-out loss and
 
 
 def _checkpoint(ctx, cell: str):
-    import torch
-
-    folder = "checkpoints/fast" if ctx.fast else "checkpoints"
-    other = "checkpoints" if ctx.fast else "checkpoints/fast"
-    data = ctx.files.get(f"{folder}/{cell}.pt")
-    if data is None:
-        if f"{other}/{cell}.pt" in ctx.files and not ctx.fast:
-            raise Fail(f"only fast-mode checkpoints were handed in ({other}/{cell}.pt): train without COURSE_FAST "
-                       f"and hand in {folder}/{cell}.pt")
-        raise Fail(f"no {folder}/{cell}.pt was handed in: run the training cells and hand in the checkpoints/ folder")
-    expect(len(data) < 20 * MB, f"{folder}/{cell}.pt is {len(data) / MB:.0f} MB; keep it under 20 MB")
+    folder = checkpoint_folder(ctx)
+    ckpt = load_checkpoint(ctx, f"{cell}.pt", *handed_in(ctx, f"{cell}.pt"))
     try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         state, history = ckpt["model"], ckpt["history"]
         if ckpt.get("finished") and ckpt.get("best"):
             state = ckpt["best"]["model"]
