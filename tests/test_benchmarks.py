@@ -79,3 +79,12 @@ def test_transformer_vs_lstm_reports_both_models():
     assert result["budget_seconds"] is None and result["budget_steps"] == 2
     assert all(r["steps"] == 2 and r["report_same_context"] > 0 and r["report_own_way"] > 0 and r["parameters"] > 0
                and len(r["trials"]) == 2 for r in result["models"].values())  # each model tries the same two lrs
+
+
+def test_the_grading_benchmark_names_the_labs_when_asked_for_one_that_is_not_there(capsys):
+    from benchmarks import grading
+
+    with pytest.raises(SystemExit):
+        grading.main(["--assignment", "no_such_lab"])
+    said = capsys.readouterr().err
+    assert "no lab 'no_such_lab'" in said and "imdb_sentiment" in said and "rnn_by_hand" in said
