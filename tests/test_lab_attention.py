@@ -17,7 +17,8 @@ fast mode, as Sherlock's fast checkpoints are graded) grades the whole class:
     no_checkpoint      the reference without checkpoints/                         60 (dates_tests)
     forged             untrained weights, a history claiming 0.99 exact match     60 and FLAGGED
     blank              the release as it is                                        0
-    tamper_<family>    a blank notebook with each tamper family of test_tamper     0
+    attacks_*          the blank release with test_tamper's families, in its        0
+                       three ATTACK_GROUPS
 
 No honest submission is flagged, and feedback shows no line of checks.py that the notebook lacks.
 """
@@ -32,7 +33,7 @@ import pytest
 
 import grading_support as support
 from grading_support import REPO, cell
-from test_tamper import ATTACK_CODE, EDITED_TESTS, _attack_extra, _submission
+from test_tamper import ATTACK_GROUPS, attack_group
 
 pytestmark = [pytest.mark.scale, pytest.mark.timeout(3600)]
 
@@ -69,7 +70,6 @@ LOST = {"reference": [], "honest_style": [], "no_scale": ["attention_tests"], "a
         "greedy_eos": ["greedy_tests"], "no_length_norm": [], "library_attention": ["attention_tests"],
         "no_checkpoint": ["dates_tests"], "forged": ["dates_tests"]}
 PARTLY = {"no_length_norm": {"beam_tests": 10.0}}  # the check without length normalisation still passes
-TAMPER = [f"tamper_{name}" for name in ATTACK_CODE] + [f"tamper_{EDITED_TESTS}"]
 
 
 def _answers(student: str) -> dict[str, str]:
@@ -135,9 +135,8 @@ def graded(module_folder, reference):
         if student == "forged":
             _forge(reference, folder)
     support.submit(course, "blank", LAB, release)
-    for name in TAMPER:
-        family = name.removeprefix("tamper_")
-        support.submit(course, name, LAB, _submission(release, family, None, _attack_extra(family)))
+    for group in ATTACK_GROUPS:
+        support.submit(course, group, LAB, attack_group(release, group))
     done = support.autograde(course, LAB, "--timeout=60", "--workers=2")
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     return course, done.stdout + done.stderr
@@ -165,7 +164,7 @@ def test_a_forged_history_is_flagged_by_the_judge(graded):
     support.assert_flagged(out, "forged", "history claims")
 
 
-@pytest.mark.parametrize("student", ["blank", *TAMPER])
+@pytest.mark.parametrize("student", ["blank", *ATTACK_GROUPS])
 def test_blank_and_tampered_notebooks_earn_nothing(graded, student):
     course, out = graded
     assert sum(_auto(course, student).values()) == 0, support.summary_block(out, student)

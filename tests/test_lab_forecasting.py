@@ -13,7 +13,8 @@ naive with drift 15), E the checkpoint re-measured by the judge 25 (validation a
     erin         test_mae measured on the validation months                   70 (E's test MAE 5 lost)
     frank        the reference written with magics, plots and star imports  75
     forged       untrained weights saved with the reference's history         55 and FLAGGED (E's 20)
-    <attack>     a blank notebook with each tamper family of test_tamper      0
+    attacks_*    the blank release with test_tamper's families, in its three  0
+                 ATTACK_GROUPS
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import pytest
 
 import grading_support as support
 from grading_support import REPO, cell, solution_source
-from test_tamper import ATTACK_CODE, EDITED_TESTS, _attack_extra, _submission
+from test_tamper import ATTACK_GROUPS, attack_group
 
 pytestmark = [pytest.mark.scale, pytest.mark.timeout(3600)]
 
@@ -35,7 +36,6 @@ NOTEBOOK = f"{LAB}.ipynb"
 SOURCE = REPO / "solutions" / LAB / NOTEBOOK
 POINTS = {"walk_tests": 20, "scale_tests": 10, "baselines_tests": 20, "train_tests": 25}
 MANUAL = ("differencing", "figure", "verdict")
-ATTACKS = [*ATTACK_CODE, EDITED_TESTS]
 
 
 def answer(grade_id: str, old: str = "", new: str = "") -> str:
@@ -116,9 +116,9 @@ def graded(module_folder, reference):
     frank.cells.append(nbformat.v4.new_code_cell(LAST_CELL))
     support.submit(course, "frank", LAB, frank, checkpoints=reference)
     _forge(reference, support.submit(course, "forged", LAB, solved))
-    for name in ATTACKS:
-        support.submit(course, name, LAB, _submission(blank, name, None, _attack_extra(name)))
-    # 20 notebooks: about 8 CPU seconds each, but minutes of wall time on a loaded 2-core box
+    for group in ATTACK_GROUPS:
+        support.submit(course, group, LAB, attack_group(blank, group))
+    # 10 notebooks: about 8 CPU seconds each, but minutes of wall time on a loaded 2-core box
     done = support.run_cli(course, "autograde", LAB, "--timeout=60", "--workers=2", *support.sandbox_flags(), timeout=3000)
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     return course, done
@@ -148,7 +148,7 @@ def test_honest_submissions_are_graded_exactly_and_never_flagged(graded, student
     support.assert_unflagged(done.stdout, student)
 
 
-@pytest.mark.parametrize("attack", ATTACKS)
+@pytest.mark.parametrize("attack", ATTACK_GROUPS)
 def test_a_blank_notebook_with_an_attack_scores_zero(graded, attack):
     course, done = graded
     assert support.auto_total(support.scores(course, LAB)[attack], MANUAL) == 0, support.summary_block(done.stdout, attack)

@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import textwrap
 
 import nbformat
 import pytest
 
 import grading_support as support
 from grading_support import REPO, cell
-from test_tamper import ATTACK_CODE, EDITED_TESTS, PLOT, _submission
+from test_tamper import ATTACK_GROUPS, PLOT, attack_group
 
 pytestmark = [pytest.mark.scale, pytest.mark.timeout(3600)]
 
@@ -55,12 +54,6 @@ PLANTED = {
 LOST = {"reference": {}, "left_pad": {"padding_tests": 10}, "unmasked_max": {"packing_tests": 5},
         "tfidf_refit": {"tfidf_tests": 10}, "vocab_leak": {"vocab_tests": 10}, "no_checkpoint": {"train_tests": 20},
         "honest_extras": {}, "forged": {"train_tests": 20}}
-ATTACK_GROUPS = {  # each group's later cells run after its earlier ones (or are rewritten by them)
-    "attacks_data": ["reads_the_grader", "stdout_and_display", "lying_objects", "forging_thread", "patched_builtins"],
-    "attacks_ipython": ["post_run_cell", "custom_exc", "ast_transformer", "faked_run_cell", "input_transformer"],
-    f"{EDITED_TESTS}_kill": ["shadowed_names", "kill_on_question"],
-}
-assert {a for group in ATTACK_GROUPS.values() for a in group} == set(ATTACK_CODE), "every tamper family is used"
 
 
 def _planted(nb, grade_id: str, old: str, new: str):
@@ -126,9 +119,8 @@ def _grade_class(shared_tmp):
         if student == "forged":
             _forge(reference, folder)
     support.submit(course, "blank", LAB, release)
-    for student, families in ATTACK_GROUPS.items():
-        extra = [textwrap.dedent(ATTACK_CODE[name]) for name in families]
-        support.submit(course, student, LAB, _submission(release, student, None, extra))
+    for group in ATTACK_GROUPS:
+        support.submit(course, group, LAB, attack_group(release, group))
     done = support.autograde(course, LAB, "--timeout=120", "--workers=2")
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     return course, done.stdout + done.stderr

@@ -176,6 +176,21 @@ ATTACK_CODE = {
 # a test cell rewritten to pass, and tags that skip or excuse execution (nbgrader restores the cells; they count for nothing anyway)
 EDITED_TESTS = "edited_tests_and_tags"
 
+# The families combined, for the labs' suites: a blank notebook per group carries every family into a lab (the mini
+# assignment above grades each family alone). In each group the later cells run after the earlier ones have hooked
+# the kernel, or are rewritten by them; the last group also edits the test cells and kills the kernel when asked.
+ATTACK_GROUPS = {
+    "attacks_data": ["reads_the_grader", "stdout_and_display", "lying_objects", "forging_thread", "patched_builtins"],
+    "attacks_ipython": ["post_run_cell", "custom_exc", "ast_transformer", "faked_run_cell", "input_transformer"],
+    f"{EDITED_TESTS}_kill": ["shadowed_names", "kill_on_question"],
+}
+assert {a for group in ATTACK_GROUPS.values() for a in group} == set(ATTACK_CODE), "every tamper family is used"
+
+
+def attack_group(release, group: str) -> nbformat.NotebookNode:
+    """The blank release with one group of tamper families appended (and its test cells edited, for the last)."""
+    return _submission(release, group, None, [textwrap.dedent(ATTACK_CODE[name]) for name in ATTACK_GROUPS[group]])
+
 
 def _attack_extra(name: str) -> list[str]:
     return [textwrap.dedent(ATTACK_CODE[name])] if name in ATTACK_CODE else []
