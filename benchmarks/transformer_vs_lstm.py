@@ -63,12 +63,15 @@ def main(argv=None) -> dict:
     add_flags(parser, CharTransformer, n_layer=3, n_head=4, n_embd=96, dropout=0.2)
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3], help="learning rates each model tries")
     parser.add_argument("--lengths", type=int, nargs="*", default=[], help="also time one step at these lengths")
+    parser.add_argument("--val-chars", type=int, default=0,
+                        help="score only the first N held-out characters (0: all of them; a smoke test's few)")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     args = parser.parse_args(argv)
     device = helpers.get_device(args.device)
     text = load_text("tinyshakespeare")
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split_text(vocab.encode(text), val_fraction=0.1)
+    val_ids = val_ids[:args.val_chars or None]
     choose_ids, report_ids = val_ids[: len(val_ids) // 2], val_ids[len(val_ids) // 2:]
     task = CharLMTask(train_ids, choose_ids, batch_size=args.batch_size, seq_len=args.seq_len, mode="stream")
     context, stride = args.seq_len, max(1, args.seq_len // 2)

@@ -75,7 +75,8 @@ def test_imdb_lstm_trials_track_weight_averages_and_train_a_student(tmp_path):
 def test_transformer_vs_lstm_reports_both_models():
     from benchmarks import transformer_vs_lstm
     result = transformer_vs_lstm.main(["--device", "cpu", "--seconds", "0", "--steps", "2", "--batch-size", "64",
-                                       "--seq-len", "32", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--json"])
+                                       "--seq-len", "32", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--val-chars", "4000",
+                                       "--json"])
     assert result["budget_seconds"] is None and result["budget_steps"] == 2
     assert all(r["steps"] == 2 and r["report_same_context"] > 0 and r["report_own_way"] > 0 and r["parameters"] > 0
                and len(r["trials"]) == 2 for r in result["models"].values())  # each model tries the same two lrs
