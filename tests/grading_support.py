@@ -275,9 +275,10 @@ def run_reference(folder: Path, environment: dict, source: Path = LAB_SOURCE,
                 shutil.rmtree(old, ignore_errors=True)
             _execute_reference(stored, environment, source, timeout)
             (stored / ".complete").touch()
-    found = sorted(p.name for p in (stored / "checkpoints" / "fast").iterdir())
+        # copied under the lock: another Python's session may replace the stored run once it is released
+        shutil.copytree(stored, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+    found = sorted(p.name for p in (folder / "checkpoints" / "fast").iterdir())
     assert found == sorted(checkpoints), f"the reference run left checkpoints {found}, expected {sorted(checkpoints)}"
-    shutil.copytree(stored, folder, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
     return folder
 
 
