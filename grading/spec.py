@@ -43,7 +43,7 @@ from typing import Callable
 from grading.probe import BUILTIN_ERRORS, Missing, Raised, Unsupported
 
 __all__ = ["Check", "Context", "Fail", "value", "tensor", "close", "equal", "expect", "load_checks",
-           "handed_in", "load_checkpoint",
+           "checkpoint_folder", "handed_in", "load_checkpoint",
            "notebook_code", "names_reachable", "dotted_names_reachable", "Raised", "Missing", "Unsupported"]
 
 
@@ -136,7 +136,6 @@ def expect(condition, message: str) -> None:
     """Fail with message unless condition holds."""
     if not condition:
         raise Fail(message)
-
 
 
 # --- the files a student handed in ------------------------------------------------------------------------------

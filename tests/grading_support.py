@@ -178,7 +178,6 @@ def summary_block(stdout: str, student: str) -> str:
     return "\n".join(block)
 
 
-
 def assert_unflagged(stdout: str, student: str) -> None:
     """The student's summary lines say neither FLAGGED nor FAILED."""
     block = summary_block(stdout, student)

@@ -136,11 +136,6 @@ PARTIAL = {
 BLANK = "blank"
 
 
-def _code(path) -> str:
-    """Every cell's source of a notebook, as text (not JSON: quotes unescaped)."""
-    return "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
-
-
 def _total(cells: dict) -> float:
     return sum(v or 0.0 for k, v in cells.items() if k not in MANUAL)
 
