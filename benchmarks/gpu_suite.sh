@@ -39,7 +39,7 @@ else
     QUAL=(--seconds "$QUALITY_SECONDS" --hidden-size 512 --num-layers 2)
     SCAN9=(--lengths 64 256 1024 4096 16384 --sizes 4x32 32x128 64x512 --size-length 4096)
     LM9=(--base-steps 3000 --seeds 0)
-    COPY9=(--steps 3000 --seeds 0)
+    COPY9=(--steps 1000 --seeds 0 1 2)
     INF9=(--contexts 128 512 2048 8192)
 fi
 

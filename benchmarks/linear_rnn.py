@@ -143,7 +143,7 @@ def run_copy(args, device) -> dict:
         for mixer in args.mixers:
             helpers.set_seed(seed)
             model = SSMModel(task.vocab_size, d_model=args.d_model, n_layer=args.n_layer, mixer=mixer,
-                             d_state=args.d_state)
+                             d_state=args.d_state, gated=not args.no_gate)
             config = TrainConfig(lr=args.lr, lr_schedule="cosine", max_steps=args.steps, eval_every=250, seed=seed,
                                  device=device, progress=False)
             history = train(model, task, config)
@@ -203,15 +203,16 @@ def main(argv=None) -> dict:
     lm.add_argument("--eval-batches", type=int, default=None, help="held-out batches scored (default: all)")
     cp = parser.add_argument_group("copy")
     cp.add_argument("--mixers", nargs="+", default=["s4d", "selective"], choices=["s4d", "selective"])
-    cp.add_argument("--steps", type=int, default=3000)
+    cp.add_argument("--steps", type=int, default=1000)
     cp.add_argument("--lr", type=float, default=1e-2)
     cp.add_argument("--copy-len", type=int, default=64, help="positions before the recall markers")
     cp.add_argument("--copy-batch-size", type=int, default=64)
     cp.add_argument("--n-memorize", type=int, default=4)
     cp.add_argument("--n-symbols", type=int, default=8)
     cp.add_argument("--d-model", type=int, default=32)
-    cp.add_argument("--n-layer", type=int, default=1)
+    cp.add_argument("--n-layer", type=int, default=2)
     cp.add_argument("--d-state", type=int, default=16)
+    cp.add_argument("--no-gate", action="store_true", help="blocks without the multiplicative gate (lecture 09 §4.4)")
     inf = parser.add_argument_group("inference")
     inf.add_argument("--contexts", type=int, nargs="+", default=[128, 512, 2048, 8192])
     inf.add_argument("--tokens", type=int, default=20, help="tokens timed per context (median)")

@@ -169,22 +169,29 @@ class SSMBlock(nn.Module):
     """Mamba-style residual block: ``x + out(mixer(silu(u)) * silu(gate))`` with ``u, gate = in(norm(x))``.
 
     Mamba also runs a short causal convolution before the SSM; these blocks leave it out, so the mixer alone
-    decides what a position sees of the past.
+    decides what a position sees of the past. ``gated=False`` drops the multiplicative gate too
+    (``x + out(mixer(silu(u)))``): the gate multiplies by a function of the current token, a weak selection of its
+    own, so without it only the mixer can select (lecture 09, section 4.4).
 
     Used by SSMModel (lecture 09).
     """
 
-    def __init__(self, d_model: int, mixer: str = "selective", expand: int = 2, d_state: int = 16):
+    def __init__(self, d_model: int, mixer: str = "selective", expand: int = 2, d_state: int = 16,
+                 gated: bool = True):
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be 's4d' (time-invariant) or 'selective', got {mixer!r}")
         inner = expand * d_model
+        self.gated = bool(gated)
         self.norm = nn.LayerNorm(d_model)
-        self.in_proj = nn.Linear(d_model, 2 * inner)
+        self.in_proj = nn.Linear(d_model, (2 if self.gated else 1) * inner)
         self.mixer = SelectiveSSM(inner, d_state) if mixer == "selective" else S4D(inner, d_state)
         self.out_proj = nn.Linear(inner, d_model)
 
     def forward(self, x, mode: str, state=None):
+        if not self.gated:
+            y, state = self.mixer(F.silu(self.in_proj(self.norm(x))), mode=mode, state=state)
+            return x + self.out_proj(y), state
         u, gate = self.in_proj(self.norm(x)).chunk(2, dim=-1)
         y, state = self.mixer(F.silu(u), mode=mode, state=state)
         return x + self.out_proj(y * F.silu(gate)), state
@@ -200,7 +207,7 @@ class SSMModel(nn.Module):
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_layer: int = 2, mixer: str = "selective",
-                 d_state: int = 16, expand: int = 2, mode: str | None = None):
+                 d_state: int = 16, expand: int = 2, mode: str | None = None, gated: bool = True):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("d_model", d_model), ("n_layer", n_layer),
                             ("d_state", d_state), ("expand", expand)]:
@@ -210,9 +217,9 @@ class SSMModel(nn.Module):
         self.mode = mode or ("conv" if mixer == "s4d" else "scan")
         _check_mode(self.mode, SSM_MODES if mixer == "s4d" else SSM_MODES[:2])
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layer=n_layer, mixer=mixer, d_state=d_state,
-                           expand=expand)
+                           expand=expand, gated=bool(gated))
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList(SSMBlock(d_model, mixer, expand, d_state) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(SSMBlock(d_model, mixer, expand, d_state, gated) for _ in range(n_layer))
         self.norm_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size)
 

@@ -237,16 +237,30 @@ def test_ssm_layers_reject_bad_input():
         SSMModel(10, mixer="mamba")
 
 
+@pytest.mark.parametrize("gated", [True, False])
 @pytest.mark.parametrize("mixer", ["s4d", "selective"])
-def test_ssm_model_modes_agree_and_step_by_step_generation_matches(mixer):
+def test_ssm_model_modes_agree_and_step_by_step_generation_matches(mixer, gated):
     torch.manual_seed(7)
-    model = SSMModel(11, d_model=8, n_layer=2, mixer=mixer, d_state=4).double()
+    model = SSMModel(11, d_model=8, n_layer=2, mixer=mixer, d_state=4, gated=gated).double()
     x = torch.randint(0, 11, (2, 15))
     full, _ = model(x)
     _, states = model(x[:, :9], mode="scan")
     for t in range(9, 15):
         logits, states = model(x[:, t:t + 1], states)
         assert (logits[:, 0] - full[:, t]).abs().max() <= 1e-10
+
+
+def test_ungated_block_has_no_gate_and_the_config_says_so():
+    gated, plain = SSMModel(11, d_model=8, n_layer=1), SSMModel(11, d_model=8, n_layer=1, gated=False)
+    assert gated.config["gated"] and not plain.config["gated"]
+    # the gated block's in_proj makes u and the gate (2 x inner); the plain one only u
+    assert gated.blocks[0].in_proj.out_features == 2 * plain.blocks[0].in_proj.out_features == 32
+    x = torch.randint(0, 11, (2, 6))
+    with torch.no_grad():  # a zeroed out_proj leaves only the residual path: the block is then the identity
+        plain.blocks[0].out_proj.weight.zero_()
+        plain.blocks[0].out_proj.bias.zero_()
+        h = plain.embed(x)
+        assert torch.equal(plain.blocks[0](h, "scan")[0], h)
 
 
 def test_selective_copy_task_batches_and_scores():
@@ -331,6 +345,9 @@ def test_the_benchmark_parts_run_at_tiny_sizes():
     copy = bench.main(["copy", "--device", "cpu", "--steps", "1", "--copy-len", "8", "--n-memorize", "2",
                        "--d-model", "4", "--d-state", "2", "--json"])
     assert [r["mixer"] for r in copy["runs"]] == ["s4d", "selective"] and copy["chance"] == 1 / 8
+    plain = bench.main(["copy", "--device", "cpu", "--steps", "1", "--copy-len", "8", "--n-memorize", "2",
+                        "--d-model", "4", "--d-state", "2", "--n-layer", "1", "--no-gate", "--json"])
+    assert all(p["parameters"] < g["parameters"] for p, g in zip(plain["runs"], copy["runs"]))
     inference = bench.main(["inference", "--contexts", "4", "9", "--tokens", "2"])
     assert inference["rows"][1]["Transformer"]["bytes"] > inference["rows"][0]["Transformer"]["bytes"]
     assert inference["rows"][1]["GRU"]["bytes"] == inference["rows"][0]["GRU"]["bytes"]
