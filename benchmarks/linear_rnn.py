@@ -143,7 +143,7 @@ def run_copy(args, device) -> dict:
         for mixer in args.mixers:
             helpers.set_seed(seed)
             model = SSMModel(task.vocab_size, d_model=args.d_model, n_layer=args.n_layer, mixer=mixer,
-                             d_state=args.d_state, gated=not args.no_gate)
+                             d_state=args.d_state, gated=not args.no_gate, d_conv=args.d_conv)
             config = TrainConfig(lr=args.lr, lr_schedule="cosine", max_steps=args.steps, eval_every=250, seed=seed,
                                  device=device, progress=False)
             history = train(model, task, config)
@@ -213,6 +213,7 @@ def main(argv=None) -> dict:
     cp.add_argument("--n-layer", type=int, default=2)
     cp.add_argument("--d-state", type=int, default=16)
     cp.add_argument("--no-gate", action="store_true", help="blocks without the multiplicative gate (lecture 09 §4.4)")
+    cp.add_argument("--d-conv", type=int, default=0, help="Mamba's short causal convolution before the SSM (0: none)")
     inf = parser.add_argument_group("inference")
     inf.add_argument("--contexts", type=int, nargs="+", default=[128, 512, 2048, 8192])
     inf.add_argument("--tokens", type=int, default=20, help="tokens timed per context (median)")

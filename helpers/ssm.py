@@ -168,46 +168,72 @@ class SelectiveSSM(nn.Module):
 class SSMBlock(nn.Module):
     """Mamba-style residual block: ``x + out(mixer(silu(u)) * silu(gate))`` with ``u, gate = in(norm(x))``.
 
-    Mamba also runs a short causal convolution before the SSM; these blocks leave it out, so the mixer alone
-    decides what a position sees of the past. ``gated=False`` drops the multiplicative gate too
-    (``x + out(mixer(silu(u)))``): the gate multiplies by a function of the current token, a weak selection of its
-    own, so without it only the mixer can select (lecture 09, section 4.4).
+    ``gated=False`` drops the multiplicative gate (``x + out(mixer(silu(u)))``): the gate multiplies by a function
+    of the current token, a weak selection of its own, so without it only the mixer can select. ``d_conv > 0`` adds
+    Mamba's short causal convolution over the last ``d_conv`` positions of ``u`` before the SiLU: it lets a
+    position see its few neighbours, e.g. how many recall markers came just before it (lecture 09, section 4.4).
+    By default there is none, so the mixer alone decides what a position sees of the past. With a convolution the
+    state is ``(mixer state, last d_conv - 1 inputs of the convolution)``.
 
     Used by SSMModel (lecture 09).
     """
 
     def __init__(self, d_model: int, mixer: str = "selective", expand: int = 2, d_state: int = 16,
-                 gated: bool = True):
+                 gated: bool = True, d_conv: int = 0):
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be 's4d' (time-invariant) or 'selective', got {mixer!r}")
+        if not isinstance(d_conv, int) or isinstance(d_conv, bool) or d_conv < 0:
+            raise ValueError(f"d_conv must be an int >= 0 (0: no convolution), got {d_conv!r}")
         inner = expand * d_model
-        self.gated = bool(gated)
+        self.gated, self.d_conv = bool(gated), d_conv
         self.norm = nn.LayerNorm(d_model)
         self.in_proj = nn.Linear(d_model, (2 if self.gated else 1) * inner)
+        self.conv = nn.Conv1d(inner, inner, d_conv, groups=inner) if d_conv else None  # one filter per channel
         self.mixer = SelectiveSSM(inner, d_state) if mixer == "selective" else S4D(inner, d_state)
         self.out_proj = nn.Linear(inner, d_model)
 
+    def _convolve(self, u, tail):
+        """Causal depthwise convolution of ``u`` [B, T, C], continuing from ``tail`` [B, C, d_conv - 1] (None: 0s)."""
+        u = u.transpose(1, 2)
+        if tail is None:
+            tail = u.new_zeros(u.shape[0], u.shape[1], self.d_conv - 1)
+        padded = torch.cat([tail.to(u.dtype), u], dim=2)
+        return self.conv(padded).transpose(1, 2), padded[:, :, padded.shape[2] - (self.d_conv - 1):]
+
+    def _inputs(self, x, tail=None):
+        projected = self.in_proj(self.norm(x))
+        u, gate = projected.chunk(2, dim=-1) if self.gated else (projected, None)
+        if self.conv is not None:
+            u, tail = self._convolve(u, tail)
+        return F.silu(u), gate, tail
+
+    def mixer_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the SSM reads when the block reads ``x`` [B, T, d_model] from a zero state: [B, T, inner]."""
+        return self._inputs(x)[0]
+
     def forward(self, x, mode: str, state=None):
-        if not self.gated:
-            y, state = self.mixer(F.silu(self.in_proj(self.norm(x))), mode=mode, state=state)
-            return x + self.out_proj(y), state
-        u, gate = self.in_proj(self.norm(x)).chunk(2, dim=-1)
-        y, state = self.mixer(F.silu(u), mode=mode, state=state)
-        return x + self.out_proj(y * F.silu(gate)), state
+        ssm_state, tail = state if self.conv is not None and state is not None else (state, None)
+        u, gate, tail = self._inputs(x, tail)
+        y, ssm_state = self.mixer(u, mode=mode, state=ssm_state)
+        if gate is not None:
+            y = y * F.silu(gate)
+        new_state = ssm_state if self.conv is None or ssm_state is None else (ssm_state, tail)
+        return x + self.out_proj(y), new_state
 
 
 class SSMModel(nn.Module):
     """Embedding -> ``n_layer`` SSM blocks -> norm -> head; ``forward(x, states)`` -> (logits, states), like CharRNN.
 
     ``mixer="s4d"`` (time-invariant) trains as a convolution by default; ``mixer="selective"`` with the scan.
-    ``states`` is a list with one [B, channels, d_state] state per layer (None: zeros).
+    ``states`` is a list with one [B, channels, d_state] state per layer (None: zeros); with ``d_conv > 0``, one
+    pair per layer (that state, the convolution's last inputs). ``gated`` and ``d_conv``: see SSMBlock.
 
     Used in lecture 09.
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_layer: int = 2, mixer: str = "selective",
-                 d_state: int = 16, expand: int = 2, mode: str | None = None, gated: bool = True):
+                 d_state: int = 16, expand: int = 2, mode: str | None = None, gated: bool = True, d_conv: int = 0):
         super().__init__()
         for name, value in [("vocab_size", vocab_size), ("d_model", d_model), ("n_layer", n_layer),
                             ("d_state", d_state), ("expand", expand)]:
@@ -217,9 +243,9 @@ class SSMModel(nn.Module):
         self.mode = mode or ("conv" if mixer == "s4d" else "scan")
         _check_mode(self.mode, SSM_MODES if mixer == "s4d" else SSM_MODES[:2])
         self.config = dict(vocab_size=vocab_size, d_model=d_model, n_layer=n_layer, mixer=mixer, d_state=d_state,
-                           expand=expand, gated=bool(gated))
+                           expand=expand, gated=bool(gated), d_conv=d_conv)
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList(SSMBlock(d_model, mixer, expand, d_state, gated) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(SSMBlock(d_model, mixer, expand, d_state, gated, d_conv) for _ in range(n_layer))
         self.norm_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size)
 

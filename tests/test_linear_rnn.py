@@ -7,7 +7,7 @@ from helpers.linear_rnn import (MinGRU, MinLSTM, MinRNNLM, blelloch_scan, combin
                                 linear_attention_parallel, linear_attention_recurrent, linear_attention_step, log_scan,
                                 scan_loop)
 from helpers.models import CharRNN
-from helpers.ssm import S4D, SelectiveCopyTask, SelectiveSSM, SSMModel, zoh
+from helpers.ssm import S4D, SelectiveCopyTask, SelectiveSSM, SSMBlock, SSMModel, zoh
 from helpers.tasks import CharLMTask
 from helpers.timing import best_of, train_step_rates
 from helpers.train import TrainConfig, train
@@ -237,11 +237,11 @@ def test_ssm_layers_reject_bad_input():
         SSMModel(10, mixer="mamba")
 
 
-@pytest.mark.parametrize("gated", [True, False])
+@pytest.mark.parametrize("gated, d_conv", [(True, 0), (False, 0), (True, 4), (False, 1)])
 @pytest.mark.parametrize("mixer", ["s4d", "selective"])
-def test_ssm_model_modes_agree_and_step_by_step_generation_matches(mixer, gated):
+def test_ssm_model_modes_agree_and_step_by_step_generation_matches(mixer, gated, d_conv):
     torch.manual_seed(7)
-    model = SSMModel(11, d_model=8, n_layer=2, mixer=mixer, d_state=4, gated=gated).double()
+    model = SSMModel(11, d_model=8, n_layer=2, mixer=mixer, d_state=4, gated=gated, d_conv=d_conv).double()
     x = torch.randint(0, 11, (2, 15))
     full, _ = model(x)
     _, states = model(x[:, :9], mode="scan")
@@ -261,6 +261,24 @@ def test_ungated_block_has_no_gate_and_the_config_says_so():
         plain.blocks[0].out_proj.bias.zero_()
         h = plain.embed(x)
         assert torch.equal(plain.blocks[0](h, "scan")[0], h)
+
+
+def test_the_short_convolution_is_causal_and_sees_exactly_d_conv_positions():
+    torch.manual_seed(3)
+    block = SSMBlock(4, mixer="selective", d_state=2, d_conv=3).double()
+    x = torch.randn(1, 10, 4, dtype=torch.float64)
+    u = block.in_proj(block.norm(x)).chunk(2, dim=-1)[0]
+    conv, _ = block._convolve(u, None)
+    later = u.clone()
+    later[:, 6:] += 1.0  # change the inputs from position 6 on
+    conv_later, _ = block._convolve(later, None)
+    assert torch.equal(conv[:, :6], conv_later[:, :6])  # nothing before 6 may see them
+    earlier = u.clone()
+    earlier[:, 2] += 1.0  # position 2 reaches positions 2, 3, 4 only
+    changed = (block._convolve(earlier, None)[0] - conv).abs().sum(-1)[0] > 0
+    assert changed.tolist() == [False, False, True, True, True] + [False] * 5
+    with pytest.raises(ValueError, match="d_conv"):
+        SSMBlock(4, d_conv=-1)
 
 
 def test_selective_copy_task_batches_and_scores():

@@ -108,8 +108,7 @@ def delta_ratio(model, task) -> float:
     """Mean dt of the first block's selective SSM on symbols divided by its mean dt on noise (validation inputs)."""
     x = task.val[0].to(model.head.weight.device)
     block = model.blocks[0]
-    u, _ = block.in_proj(block.norm(model.embed(x))).chunk(2, dim=-1)
-    dt, _, _ = block.mixer.selection(torch.nn.functional.silu(u))
+    dt, _, _ = block.mixer.selection(block.mixer_input(model.embed(x)))
     dt = dt.mean(-1)[:, :task.seq_len]  # over channels; the noise and symbol positions only
     symbols = x[:, :task.seq_len] > 0
     return float(dt[symbols].mean() / dt[~symbols].mean())
@@ -117,9 +116,9 @@ def delta_ratio(model, task) -> float:
 
 def check_exercise_6(answer, model, task) -> bool:
     """Lecture 09, exercise 6: ``delta_ratio`` of the trained selective model (mean dt on symbols / on noise)."""
-    return check(answer, delta_ratio(model, task), "feed the validation inputs through the embedding, the first "
-                                                   "block's norm and in_proj and SiLU, then mixer.selection; average "
-                                                   "dt over channels, then over symbol and over noise positions.")
+    return check(answer, delta_ratio(model, task), "feed the validation inputs through the embedding and the first "
+                                                   "block's mixer_input, then mixer.selection; average dt over "
+                                                   "channels, then over symbol and over noise positions.")
 
 
 def check_exercise_7(answer, model, context: int = 4096) -> bool:
