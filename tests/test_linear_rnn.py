@@ -364,7 +364,7 @@ def test_the_benchmark_parts_run_at_tiny_sizes():
                        "--d-model", "4", "--d-state", "2", "--json"])
     assert [r["mixer"] for r in copy["runs"]] == ["s4d", "selective"] and copy["chance"] == 1 / 8
     plain = bench.main(["copy", "--device", "cpu", "--steps", "1", "--copy-len", "8", "--n-memorize", "2",
-                        "--d-model", "4", "--d-state", "2", "--n-layer", "1", "--no-gate", "--json"])
+                        "--d-model", "4", "--d-state", "2", "--d-conv", "0", "--no-gate", "--json"])
     assert all(p["parameters"] < g["parameters"] for p, g in zip(plain["runs"], copy["runs"]))
     inference = bench.main(["inference", "--contexts", "4", "9", "--tokens", "2"])
     assert inference["rows"][1]["Transformer"]["bytes"] > inference["rows"][0]["Transformer"]["bytes"]
