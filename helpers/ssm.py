@@ -183,8 +183,7 @@ class SSMBlock(nn.Module):
         super().__init__()
         if mixer not in MIXERS:
             raise ValueError(f"mixer must be 's4d' (time-invariant) or 'selective', got {mixer!r}")
-        if not isinstance(d_conv, int) or isinstance(d_conv, bool) or d_conv < 0:
-            raise ValueError(f"d_conv must be an int >= 0 (0: no convolution), got {d_conv!r}")
+        check_int("d_conv", d_conv, minimum=0, hint=" (0: no convolution)")
         inner = expand * d_model
         self.gated, self.d_conv = bool(gated), d_conv
         self.norm = nn.LayerNorm(d_model)
